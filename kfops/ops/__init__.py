@@ -1,0 +1,13 @@
+"""Custom operators of kfops (C++/CUDA with a pure-PyTorch reference)."""
+
+from .degrade import check_kernel_values, degrade, degrade_adjoint, degrade_kernel_grad
+from .geometry import PADDINGS, lr_size
+
+__all__ = [
+    "PADDINGS",
+    "check_kernel_values",
+    "degrade",
+    "degrade_adjoint",
+    "degrade_kernel_grad",
+    "lr_size",
+]

@@ -1,0 +1,58 @@
+"""Build of the kfops C++ (and, where possible, CUDA) extension ``kfops._C``.
+
+Install with ``pip install --no-build-isolation -e .`` after torch: the build compiles
+against the installed torch and must not fetch another one. CUDA sources are built only
+when torch has CUDA and a toolkit is found (``CUDA_HOME``), or with ``FORCE_CUDA=1``.
+``KFOPS_NO_EXT=1`` skips the extension (kfops then runs on its pure-PyTorch reference).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _extensions() -> tuple[list, dict]:
+    if os.environ.get("KFOPS_NO_EXT") == "1":
+        return [], {}
+    import torch
+    from torch.utils import cpp_extension as ce
+
+    cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
+    cxx = ["-O3", "-g0", "-std=c++17", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+    link = ["-fopenmp"]
+    include_dirs = [os.path.join(ROOT, "csrc")]
+    force = os.environ.get("FORCE_CUDA") == "1"
+    use_cuda = force or (torch.cuda.is_available() and ce.CUDA_HOME is not None)
+    if use_cuda:
+        sources = cpu_sources + sorted(glob.glob("csrc/cuda/*.cu")) + ["csrc/cuda/bindings.cpp"]
+        ext = ce.CUDAExtension(
+            "kfops._C",
+            sources,
+            include_dirs=include_dirs,
+            define_macros=[("KFOPS_WITH_CUDA", "1")],
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17", "-lineinfo"]},
+            extra_link_args=link,
+        )
+    else:
+        ext = ce.CppExtension(
+            "kfops._C",
+            cpu_sources,
+            include_dirs=include_dirs,
+            extra_compile_args={"cxx": cxx},
+            extra_link_args=link,
+        )
+    return [ext], {"build_ext": ce.BuildExtension.with_options(use_ninja=True)}
+
+
+ext_modules, cmdclass = _extensions()
+
+setup(
+    packages=find_packages(include=["kfops", "kfops.*", "kfcli", "kfcli.*"]),
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+)
