@@ -23,7 +23,7 @@ def _extensions() -> tuple[list, dict]:
     from torch.utils import cpp_extension as ce
 
     cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
-    cxx = ["-O3", "-g0", "-std=c++17", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+    cxx = ["-O3", "-g0", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
     link = ["-fopenmp"]
     include_dirs = [os.path.join(ROOT, "csrc")]
     force = os.environ.get("FORCE_CUDA") == "1"
@@ -35,7 +35,7 @@ def _extensions() -> tuple[list, dict]:
             sources,
             include_dirs=include_dirs,
             define_macros=[("KFOPS_WITH_CUDA", "1")],
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17", "-lineinfo"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]},
             extra_link_args=link,
         )
     else:

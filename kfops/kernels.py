@@ -16,20 +16,18 @@ problems with an output path raise :class:`kfops.errors.OutputError`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import IO
 
 import numpy as np
 import torch
 
 from kfops.errors import KernelError, OutputError
+from kfops.io import atomic_write
 
 __all__ = [
     "anisotropic_gaussian",
@@ -42,6 +40,7 @@ __all__ = [
     "filled_square",
     "fit_to",
     "gaussian",
+    "kernel_from_spec",
     "l_shape",
     "load_kernel",
     "load_kernel_stack",
@@ -60,8 +59,8 @@ PathLike = str | os.PathLike[str]
 
 _MAT_NAMES = ("kernel", "k", "f")
 _STACK_NAMES = ("kernels", "kernel", "k", "f")
-_COM_TOL = 1e-10  # COM accuracy (pixels, times the largest side) targeted by the centring loops
-_MAX_ITER = 60
+_COM_TOL = 1e-11  # COM accuracy (pixels, times the largest side) targeted by the centring loops
+_MAX_ITER = 12
 
 
 # --------------------------------------------------------------------------- validation
@@ -204,6 +203,36 @@ def shift_kernel(k: torch.Tensor, dy: float, dx: float) -> torch.Tensor:
     return out
 
 
+def _root_1d(fn: Callable[[float], float], o0: float, e0: float) -> float:
+    """Zero of ``fn`` (COM error along one axis, decreasing in the offset) near ``o0``.
+
+    Brackets a sign change by stepping in the direction of the error, then uses Brent's method.
+    Falls back to a plain fixed-point step if no bracket can be found.
+    """
+    from scipy.optimize import brentq
+
+    direction = 1.0 if e0 > 0 else -1.0
+    a, ea = o0, e0
+    step = max(abs(e0), 0.25)
+    for _ in range(64):
+        b = a + direction * step
+        try:
+            eb = fn(b)
+        except KernelError:  # the window ran out of mass before the sign changed
+            break
+        if eb == 0.0:
+            return b
+        if (eb > 0) != (ea > 0):
+            lo, hi = (a, b) if a < b else (b, a)
+            try:
+                return float(brentq(fn, lo, hi, xtol=1e-13, rtol=4 * np.finfo(float).eps))
+            except (KernelError, RuntimeError):
+                break
+        a, ea = b, eb
+        step *= 1.5
+    return o0 + e0
+
+
 def _place_com(
     compute: Callable[[float, float], torch.Tensor],
     start: tuple[float, float],
@@ -212,13 +241,13 @@ def _place_com(
 ) -> torch.Tensor:
     """Find offsets ``(oy, ox)`` such that ``compute(oy, ox)`` has its COM at ``target``.
 
-    ``compute`` moves the COM by about the offset. If nothing is clipped the first evaluation
-    is already exact. When mass is clipped at the border, Newton steps with a finite-difference
-    Jacobian are taken (plain fixed-point steps if that fails). Returns the normalised result
-    with the smallest COM error found.
+    ``compute`` moves the COM by about the offset, so if nothing is clipped at the border the
+    first evaluation is already exact. Otherwise the two offsets are solved alternately with a
+    bracketed 1-D root finder (the COM of the clipped window is continuous in the offset).
+    Returns the result with the smallest COM error found, normalised to sum 1.
     """
 
-    def com_of(oy: float, ox: float) -> tuple[torch.Tensor, float, float]:
+    def errors(oy: float, ox: float) -> tuple[torch.Tensor, float, float]:
         out = compute(oy, ox)
         if not bool((out > 0).any()) or float(out.sum()) <= 0:
             raise KernelError(f"{what}: no kernel mass is left inside the output array")
@@ -226,31 +255,39 @@ def _place_com(
         return out, target[0] - cy, target[1] - cx
 
     oy, ox = start
-    best: torch.Tensor | None = None
-    best_err = math.inf
-    tol = _COM_TOL * max(compute(oy, ox).shape)
-    h = 1e-6
+    out, ey, ex = errors(oy, ox)
+    best, best_err, best_off = out, max(abs(ey), abs(ex)), (oy, ox)
+    tol = _COM_TOL * max(out.shape)
     for _ in range(_MAX_ITER):
-        out, ey, ex = com_of(oy, ox)
+        if best_err <= tol:
+            break
+        if abs(ey) > tol:
+            oy = _root_1d(lambda o, ox=ox: errors(o, ox)[1], oy, ey)
+            _, ey, ex = errors(oy, ox)
+        if abs(ex) > tol:
+            ox = _root_1d(lambda o, oy=oy: errors(oy, o)[2], ox, ex)
+        out, ey, ex = errors(oy, ox)
         err = max(abs(ey), abs(ex))
         if err < best_err:
-            best, best_err = out, err
-        if err <= tol:
-            break
-        # Jacobian of the COM error w.r.t. the offsets (about minus the identity).
-        _, ey1, ex1 = com_of(oy + h, ox)
-        _, ey2, ex2 = com_of(oy, ox + h)
-        j11, j21 = (ey1 - ey) / h, (ex1 - ex) / h
-        j12, j22 = (ey2 - ey) / h, (ex2 - ex) / h
-        det = j11 * j22 - j12 * j21
-        if abs(det) > 1e-3:
-            sy, sx = (-j22 * ey + j12 * ex) / det, (j21 * ey - j11 * ex) / det
+            best, best_err, best_off = out, err, (oy, ox)
+    if best_err > tol:  # strongly coupled axes (heavy clipping): polish with a 2-D solver
+        from scipy.optimize import root
+
+        def residual(o: np.ndarray) -> list[float]:
+            try:
+                _, ry, rx = errors(float(o[0]), float(o[1]))
+            except KernelError:
+                return [1e6, 1e6]
+            return [ry, rx]
+
+        sol = root(residual, np.array(best_off), method="hybr", options={"xtol": 1e-14})
+        try:
+            out, ey, ex = errors(float(sol.x[0]), float(sol.x[1]))
+        except KernelError:
+            pass
         else:
-            sy, sx = ey, ex
-        if max(abs(sy), abs(sx)) > 4 * err + 1.0:
-            sy, sx = ey, ex
-        oy, ox = oy + sy, ox + sx
-    assert best is not None
+            if max(abs(ey), abs(ex)) < best_err:
+                best = out
     return best / best.sum()
 
 
@@ -259,21 +296,26 @@ def recenter(k: torch.Tensor, size: Size | None = None) -> torch.Tensor:
 
     The output has shape ``size`` (int or ``(H, W)``; default: the input shape). The kernel is
     translated into the output window by an integer offset (zero filled, no wrap-around) plus a
-    fractional bilinear shift (as :func:`shift_kernel`), in one resampling. Mass that falls
-    outside the window is dropped, the window re-aimed (a short fixed-point loop) and the result
-    renormalised to sum 1. The COM ends within ``1e-10 * max(H, W)`` px of the centre (exact up
-    to rounding when nothing is clipped).
+    fractional bilinear shift (as :func:`shift_kernel`), in one resampling. When nothing falls
+    outside the window this is exact: the COM lands on the centre up to rounding. Otherwise the
+    clipped mass is dropped and the translation re-solved so that the COM of what remains is
+    centred (root finding; the COM of the window is continuous in the translation). The result
+    sums to 1; computed in float64 and returned in the input's floating dtype. For float64 the
+    COM ends within ``1e-11 * max(H, W)`` px of the centre (the tests check ``1e-9``).
+    Raises :class:`KernelError` if no mass can be kept inside the window.
     """
-    k = _as_float(validate_kernel(k))
+    k = validate_kernel(k)
+    k64 = k.to(torch.float64)
     shape = (k.shape[0], k.shape[1]) if size is None else _size2(size)
     target = ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
-    cy, cx = center_of_mass(k)
-    return _place_com(
-        lambda ty, tx: _translate(k, ty, tx, shape),
+    cy, cx = center_of_mass(k64)
+    out = _place_com(
+        lambda ty, tx: _translate(k64, ty, tx, shape),
         (target[0] - cy, target[1] - cx),
         target,
         "recenter",
     )
+    return out.to(_as_float(k).dtype)
 
 
 def _fit_offset(k_len: int, s_len: int) -> int:
@@ -353,12 +395,13 @@ def resize_kernel(k: torch.Tensor, size: Size, center: bool = False) -> torch.Te
     side of its centre, which integrates exactly to the pixel's value. The old array
     ``[0, Kh] x [0, Kw]`` is mapped onto the new one ``[0, H] x [0, W]`` (scale ``H/Kh``,
     ``W/Kw``) and the density is integrated exactly over each new pixel's footprint. This works
-    for down- and up-scaling alike, is area (mass) preserving, and adds only the tent's
-    variance of 1/6 old pixel^2 per axis. Negatives are then clipped and the result renormalised
-    to sum 1 (the small tent tails beyond the array edge are dropped).
+    for down- and up-scaling alike and is area (mass) preserving. Per axis the second moment
+    becomes about ``var_new = s**2 * (var_old + 1/6) + 1/12`` (``s`` = new/old size; 1/6 from
+    the tent, 1/12 from the new pixels' width). Negatives are then clipped and the result
+    renormalised to sum 1 (tent tails beyond the old array's edge are dropped).
 
     The COM is kept at the same relative position: ``c_new + 0.5 = (c_old + 0.5) * H / Kh``
-    (per axis), to within ``1e-10 * max(H, W)`` px, by sub-pixel offsetting the reconstruction
+    (per axis), to within ``1e-11 * max(H, W)`` px, by sub-pixel offsetting the reconstruction
     before integrating (no second interpolation). With ``center=True`` the COM is instead
     placed on the new array centre. A size equal to the input's returns ``normalize(k)`` (or
     :func:`recenter` with ``center=True``) without resampling.
@@ -602,32 +645,6 @@ def load_kernel_stack(path: PathLike) -> list[torch.Tensor]:
     return [_to_kernel(a, p, f"kernel {i + 1}") for i, a in enumerate(items)]
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    parent = path.parent
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
-
-
 def save_kernel(k: torch.Tensor, path: PathLike, magnify: int = 1) -> None:
     """Write a ``(Kh, Kw)`` kernel atomically (temp file in the same folder, then rename).
 
@@ -649,14 +666,14 @@ def save_kernel(k: torch.Tensor, path: PathLike, magnify: int = 1) -> None:
     arr = k.detach().to("cpu", torch.float64).numpy()
     if ext == ".npy":
         data = arr.astype(np.float32)
-        _atomic_write(p, lambda fh: np.save(fh, data, allow_pickle=False))
+        atomic_write(p, lambda fh: np.save(fh, data, allow_pickle=False))
         return
     from PIL import Image
 
     img = np.round(np.clip(arr / arr.max(), 0.0, 1.0) * 255.0).astype(np.uint8)
     if mag > 1:
         img = np.repeat(np.repeat(img, mag, axis=0), mag, axis=1)
-    _atomic_write(p, lambda fh: Image.fromarray(img).save(fh, format="PNG"))
+    atomic_write(p, lambda fh: Image.fromarray(img).save(fh, format="PNG"))
 
 
 # --------------------------------------------------------------------------- generators
@@ -886,3 +903,47 @@ def named_kernel_set(name: str, size: int = 24) -> dict[str, torch.Tensor]:
             for sx, sy, th in _GAUSS_SET
         }
     raise KernelError(f"unknown kernel set '{name}'; choose 'levin', 'stress' or 'gauss'")
+
+
+def kernel_from_spec(spec: str, size: int = 24) -> torch.Tensor:
+    """A kernel from a file path or a generator spec (for the command line).
+
+    Specs: ``box:K``, ``gauss:SIGMA[:K]``, ``gauss:SX,SY,THETA[:K]`` (THETA in radians),
+    ``shake:SEED[:K]``, ``l_shape[:K]``, ``empty_square[:K]``, ``filled_square[:K]``;
+    K defaults to ``size``. Anything else is read with :func:`load_kernel`.
+    """
+    name, _, rest = spec.partition(":")
+    parts = rest.split(":") if rest else []
+
+    def size_at(i: int) -> int:
+        if len(parts) > i:
+            try:
+                return int(parts[i])
+            except ValueError:
+                raise KernelError(f"bad kernel size {parts[i]!r} in {spec!r}") from None
+        return size
+
+    try:
+        if name == "box":
+            return box(size_at(0))
+        if name == "gauss":
+            if not parts:
+                raise KernelError("gauss needs a sigma, e.g. gauss:2.0 or gauss:1.5,4,0.3")
+            vals = [float(v) for v in parts[0].split(",")]
+            if len(vals) == 1:
+                return gaussian(size_at(1), vals[0])
+            if len(vals) == 3:
+                return anisotropic_gaussian(size_at(1), vals[0], vals[1], vals[2])
+            raise KernelError(f"gauss takes SIGMA or SX,SY,THETA, got {parts[0]!r}")
+        if name == "shake":
+            seed = int(parts[0]) if parts else 0
+            g = torch.Generator().manual_seed(seed)
+            return camera_shake(size_at(1), generator=g)
+        stress = {"l_shape": l_shape, "empty_square": empty_square, "filled_square": filled_square}
+        if name in stress:
+            return stress[name](size_at(0))
+    except ValueError as exc:
+        if isinstance(exc, KernelError):
+            raise
+        raise KernelError(f"bad kernel spec {spec!r}: {exc}") from None
+    return load_kernel(spec)

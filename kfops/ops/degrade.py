@@ -95,8 +95,6 @@ def _check_output_size(hw, khw, s: int, padding: str) -> tuple[int, int]:
 
 def _use_ext(t: torch.Tensor) -> bool:
     if _ext.HAS_EXT:
-        if t.device.type == "cpu" and t.dtype not in (torch.float32, torch.float64):
-            return False
         return True
     _ext.warn_fallback()
     return False
