@@ -9,6 +9,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "../degrade_common.h"
@@ -29,31 +30,25 @@ KF_ALWAYS_INLINE void forward_row_impl(const T* xp, int Wp, const T* k, T* yrow,
   const T* x0 = xp + static_cast<int64_t>(g.gy.s) * i * Wp;
   const int kfull = Kw - Kw % L;
   int j = 0;
-  for (; j + 4 <= Wo; j += 4) {
-    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+  for (; j + 8 <= Wo; j += 8) {
+    V a[8] = {};
+    T t[8] = {};
     for (int u = 0; u < Kh; ++u) {
       const T* xr = x0 + static_cast<int64_t>(u) * Wp + s * j;
       const T* kr = k + u * Kw;
       for (int c = 0; c < kfull; c += L) {
         const V kv = vload<T>(kr + c);
-        a0 += kv * vload<T>(xr + c);
-        a1 += kv * vload<T>(xr + s + c);
-        a2 += kv * vload<T>(xr + 2 * s + c);
-        a3 += kv * vload<T>(xr + 3 * s + c);
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; ++b) a[b] += kv * vload<T>(xr + b * s + c);
       }
       for (int v = kfull; v < Kw; ++v) {
         const T kv = kr[v];
-        t0 += kv * xr[v];
-        t1 += kv * xr[s + v];
-        t2 += kv * xr[2 * s + v];
-        t3 += kv * xr[3 * s + v];
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; ++b) t[b] += kv * xr[b * s + v];
       }
     }
-    yrow[j] = vsum<T>(a0) + t0;
-    yrow[j + 1] = vsum<T>(a1) + t1;
-    yrow[j + 2] = vsum<T>(a2) + t2;
-    yrow[j + 3] = vsum<T>(a3) + t3;
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; ++b) yrow[j + b] = vsum<T>(a[b]) + t[b];
   }
   for (; j < Wo; ++j) {
     V a0 = {};
@@ -112,10 +107,10 @@ void pad_planes(const T* x, T* out, int64_t planes, const Geometry& g) {
 // Adjoint: one HR row p of one plane. For each phase phi of the padded columns
 // q = lo_x + s*t + phi, z_phi[t] = sum_{(i,u)} sum_m k[u, phi + s*m] * y[i, t - m], summed
 // over the LR rows i and kernel rows u that reach the padded rows folding onto p. The
-// t-loop is register-blocked (4 vectors); yp rows carry M zeros on the left and enough on
+// t-loop is register-blocked (8 vectors); yp rows carry M zeros on the left and enough on
 // the right, so no bounds tests are needed. z is then interleaved and folded onto row p.
 struct AdjointScratch {
-  int Tz;   // phase-buffer length (multiple of 4 * L)
+  int Tz;   // phase-buffer length (multiple of 8 * L)
   int M;    // left zero margin of the padded LR rows
   int Wyp;  // padded LR row length
 };
@@ -141,32 +136,47 @@ KF_ALWAYS_INLINE void adjoint_row_impl(const T* yp, const T* k, T* xrow, const G
   if (np == 0) return;
   for (int phi = 0; phi < s && phi < Kw; ++phi) {
     T* z = zph + phi * Tz;
-    for (int t = 0; t < Tz; t += 4 * L) {
-      V a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int t = 0; t < Tz; t += 8 * L) {
+      V a0 = {}, a1 = {}, a2 = {}, a3 = {}, a4 = {}, a5 = {}, a6 = {}, a7 = {};
       for (int n = 0; n < np; ++n) {
         const T* yr = yp + static_cast<int64_t>(pairs[2 * n]) * sc.Wyp + sc.M + t;
         const T* kr = k + pairs[2 * n + 1] * Kw;
         for (int v = phi, m = 0; v < Kw; v += s, ++m) {
-          const V kb = vbroadcast<T>(kr[v]);
+          const V kb = vbroadcast(kr[v]);
           const T* ym = yr - m;
           a0 += kb * vload<T>(ym);
           a1 += kb * vload<T>(ym + L);
           a2 += kb * vload<T>(ym + 2 * L);
           a3 += kb * vload<T>(ym + 3 * L);
+          a4 += kb * vload<T>(ym + 4 * L);
+          a5 += kb * vload<T>(ym + 5 * L);
+          a6 += kb * vload<T>(ym + 6 * L);
+          a7 += kb * vload<T>(ym + 7 * L);
         }
       }
       vstore<T>(z + t, a0);
       vstore<T>(z + t + L, a1);
       vstore<T>(z + t + 2 * L, a2);
       vstore<T>(z + t + 3 * L, a3);
+      vstore<T>(z + t + 4 * L, a4);
+      vstore<T>(z + t + 5 * L, a5);
+      vstore<T>(z + t + 6 * L, a6);
+      vstore<T>(z + t + 7 * L, a7);
     }
   }
   const int lo = gx.lo(), hi = gx.hi();
   const int qa = imax(lo, 0), qb = imin(hi, W - 1);
-  for (int q = qa; q <= qb; ++q) {
-    const int d = q - lo;
-    const int phi = d % s;
-    xrow[q] = phi < Kw ? zph[phi * Tz + d / s] : T(0);
+  // Interleave the phases onto the interior columns (q = lo + s*t + phi), no divisions.
+  for (int phi = 0; phi < s; ++phi) {
+    const int t0 = imax(0, ceil_div(qa - lo - phi, s));
+    const int t1 = floor_div(qb - lo - phi, s);
+    T* dst = xrow + lo + phi;
+    if (phi < Kw) {
+      const T* z = zph + phi * Tz;
+      for (int t = t0; t <= t1; ++t) dst[s * t] = z[t];
+    } else {
+      for (int t = t0; t <= t1; ++t) dst[s * t] = T(0);
+    }
   }
   if (g.mode == kZeros || g.mode == kValid) return;
   for (int q = lo; q <= hi; ++q) {
@@ -204,12 +214,12 @@ KF_ALWAYS_INLINE void kernel_grad_row_impl(const T* xp, int Wp, const T* gy, T* 
       V a0 = {}, a1 = {}, a2 = {}, a3 = {};
       int j = 0;
       for (; j + 4 <= Wo; j += 4) {
-        a0 += vbroadcast<T>(gr[j]) * vload<T>(xb + s * j + c);
-        a1 += vbroadcast<T>(gr[j + 1]) * vload<T>(xb + s * (j + 1) + c);
-        a2 += vbroadcast<T>(gr[j + 2]) * vload<T>(xb + s * (j + 2) + c);
-        a3 += vbroadcast<T>(gr[j + 3]) * vload<T>(xb + s * (j + 3) + c);
+        a0 += vbroadcast(gr[j]) * vload<T>(xb + s * j + c);
+        a1 += vbroadcast(gr[j + 1]) * vload<T>(xb + s * (j + 1) + c);
+        a2 += vbroadcast(gr[j + 2]) * vload<T>(xb + s * (j + 2) + c);
+        a3 += vbroadcast(gr[j + 3]) * vload<T>(xb + s * (j + 3) + c);
       }
-      for (; j < Wo; ++j) a0 += vbroadcast<T>(gr[j]) * vload<T>(xb + s * j + c);
+      for (; j < Wo; ++j) a0 += vbroadcast(gr[j]) * vload<T>(xb + s * j + c);
       vstore<T>(acc + c, vload<T>(acc + c) + ((a0 + a1) + (a2 + a3)));
     }
     for (int v = kfull; v < Kw; ++v) {
@@ -324,9 +334,9 @@ at::Tensor degrade_cpu(const at::Tensor& x_, const at::Tensor& k_, int64_t s,
     const scalar_t* kp = k.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     const int64_t Hp = g.gy.hi() - g.gy.lo() + 1, Wp = g.gx.hi() - g.gx.lo() + 1;
-    std::vector<scalar_t> padded(static_cast<size_t>(B * C * Hp * Wp));
-    pad_planes(xp, padded.data(), B * C, g);
-    const scalar_t* pp = padded.data();
+    std::unique_ptr<scalar_t[]> padded(new scalar_t[static_cast<size_t>(B * C * Hp * Wp)]);
+    pad_planes(xp, padded.get(), B * C, g);
+    const scalar_t* pp = padded.get();
     at::parallel_for(0, B * C * Ho, grain_for(Wo * kl.Kh * kl.Kw), [&](int64_t a, int64_t b) {
       for (int64_t it = a; it < b; ++it) {
         const int64_t plane = it / Ho, i = it % Ho;
@@ -369,7 +379,7 @@ at::Tensor degrade_adjoint_cpu(const at::Tensor& y_, const at::Tensor& k_, int64
     constexpr int L = Simd<scalar_t>::L;
     AdjointScratch sc;
     const int tcount = int(Wo) + (int(kl.Kw) - 1) / int(s);  // t = 0 .. Wo - 1 + (Kw-1)/s
-    sc.Tz = (tcount + 4 * L - 1) / (4 * L) * (4 * L);
+    sc.Tz = (tcount + 8 * L - 1) / (8 * L) * (8 * L);
     sc.M = (int(kl.Kw) + int(s) - 1) / int(s);
     sc.Wyp = sc.M + sc.Tz;
     // LR rows with zero margins: ypad[plane*Ho + i][M + j] = y[plane][i][j].
@@ -426,9 +436,9 @@ at::Tensor degrade_kernel_grad_cpu(const at::Tensor& x_, const at::Tensor& gy_, 
     const scalar_t* gp = gy.data_ptr<scalar_t>();
     scalar_t* kp = gk.data_ptr<scalar_t>();
     const int64_t Hp = g.gy.hi() - g.gy.lo() + 1, Wp = g.gx.hi() - g.gx.lo() + 1;
-    std::vector<scalar_t> padded(static_cast<size_t>(B * C * Hp * Wp));
-    pad_planes(xp, padded.data(), B * C, g);
-    const scalar_t* pp = padded.data();
+    std::unique_ptr<scalar_t[]> padded(new scalar_t[static_cast<size_t>(B * C * Hp * Wp)]);
+    pad_planes(xp, padded.get(), B * C, g);
+    const scalar_t* pp = padded.get();
     // Chunks of (plane, LR row) pairs, each with a private accumulator of the whole kernel
     // (so the Kh padded rows read for one LR row stay in cache), then a serial reduction.
     const int64_t rows_total = B * C * Ho;

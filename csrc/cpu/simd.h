@@ -45,11 +45,8 @@ KF_ALWAYS_INLINE void vstore(T* p, typename Simd<T>::V v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
-template <typename T>
-KF_ALWAYS_INLINE typename Simd<T>::V vbroadcast(T a) {
-  typename Simd<T>::V v = {};
-  return v + a;
-}
+KF_ALWAYS_INLINE Simd<float>::V vbroadcast(float a) { return Simd<float>::V{a, a, a, a, a, a, a, a}; }
+KF_ALWAYS_INLINE Simd<double>::V vbroadcast(double a) { return Simd<double>::V{a, a, a, a}; }
 
 template <typename T>
 KF_ALWAYS_INLINE T vsum(typename Simd<T>::V v) {

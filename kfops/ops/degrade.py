@@ -62,7 +62,7 @@ def _check_kernel_shape(k_shape: Sequence[int], b: int, c: int) -> None:
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor, na: str, nb: str) -> None:
     if a.device != b.device:
-        raise ValueError(f"{na} is on {a.device} but {nb} is on {b.device}")
+        raise ValueError(f"{na} is on device {a.device} but {nb} is on device {b.device}")
     if a.dtype != b.dtype:
         raise ValueError(f"{na} has dtype {a.dtype} but {nb} has dtype {b.dtype}")
 

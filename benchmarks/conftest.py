@@ -1,0 +1,63 @@
+"""Speed suite settings: 2 threads, passive OpenMP waiting, and a ratio table at the end.
+
+Every benchmark records its group (problem) and role (``fused`` or a baseline); the
+summary divides each baseline's mean time by the fused mean of the same group, measured
+in the same run, so the figures are ratios and survive machine changes.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+THREADS = int(os.environ.get("KFOPS_BENCH_THREADS", "2"))
+torch.set_num_threads(THREADS)
+
+_results: dict[str, dict[str, float]] = {}
+_notes: list[str] = []
+
+
+def record(group: str, role: str, benchmark) -> None:
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None:
+        _results.setdefault(group, {})[role] = stats.stats.mean
+
+
+def note(text: str) -> None:
+    _notes.append(text)
+
+
+@pytest.fixture
+def record_role(benchmark):
+    roles = []
+
+    def _set(group: str, role: str) -> None:
+        benchmark.group = group
+        benchmark.extra_info["role"] = role
+        roles.append((group, role))
+
+    yield _set
+    for group, role in roles:
+        record(group, role, benchmark)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _results and not _notes:
+        return
+    tr = terminalreporter
+    tr.section(f"kfops speed ratios (baseline time / fused time, {THREADS} threads)")
+    for group, roles in sorted(_results.items()):
+        fused = roles.get("fused")
+        if not fused:
+            continue
+        parts = [f"fused {fused * 1e3:.2f} ms"]
+        for role, t in sorted(roles.items()):
+            if role != "fused":
+                parts.append(f"{role} {t * 1e3:.2f} ms (x{t / fused:.2f})")
+        tr.write_line(f"{group}: " + "; ".join(parts))
+    for text in _notes:
+        tr.write_line(text)

@@ -1,0 +1,113 @@
+"""The kf command line (CliRunner): outputs, and one clear line per bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import kfops
+from kfcli.main import cli
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "butterfly.png"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def _img(tmp_path: Path, name="in.png", size=(48, 40), mode="RGB") -> Path:
+    rng = np.random.default_rng(0)
+    arr = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
+    p = tmp_path / name
+    Image.fromarray(arr).convert(mode).save(p)
+    return p
+
+
+def test_degrade_matches_library(runner, tmp_path):
+    src = _img(tmp_path)
+    out = tmp_path / "lr.png"
+    res = runner.invoke(cli, ["degrade", str(src), "--kernel", "gauss:1.5:8", "-s", "4",
+                              "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    got = kfops.io.load_image(out).pixels
+    ref = kfops.degrade(kfops.io.load_image(src).pixels, kfops.kernels.gaussian(8, 1.5).float(), 4)
+    assert got.shape == (1, 3, 10, 12)
+    assert (got - ref.clamp(0, 1)).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_degrade_kernel_file_and_backproject(runner, tmp_path):
+    kfile = tmp_path / "k.npy"
+    kfops.kernels.save_kernel(kfops.kernels.l_shape(12), kfile)
+    lr = tmp_path / "lr.png"
+    sr = tmp_path / "sr.png"
+    assert runner.invoke(cli, ["degrade", str(EXAMPLE), "--kernel", str(kfile), "-s", "2",
+                               "-o", str(lr), "-q"]).exit_code == 0
+    res = runner.invoke(cli, ["backproject", str(lr), "--kernel", str(kfile), "-s", "2",
+                              "-o", str(sr)])
+    assert res.exit_code == 0, res.output
+    assert Image.open(sr).size == (256, 256)
+
+
+def test_grey_and_alpha_are_kept(runner, tmp_path):
+    src = _img(tmp_path, "g.png", mode="LA")
+    out = tmp_path / "o.png"
+    res = runner.invoke(cli, ["degrade", str(src), "--kernel", "box:2", "-s", "2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).mode == "LA" and Image.open(out).size == (24, 20)
+
+
+@pytest.mark.parametrize(
+    "args,code,words",
+    [
+        (["degrade", "{missing}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "no such file"),
+        (["degrade", "{text}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "not an image"),
+        (["degrade", "{empty}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "empty"),
+        (["degrade", "{dir}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "folder"),
+        (["degrade", "{img}", "--kernel", "box:2", "-s", "0", "-o", "{out}"], 4, "between 1 and 8"),
+        (["degrade", "{img}", "--kernel", "box:2", "-s", "9", "-o", "{out}"], 4, "between 1 and 8"),
+        (["degrade", "{img}", "--kernel", "{nan}", "-s", "2", "-o", "{out}"], 5, "NaN"),
+        (["degrade", "{img}", "--kernel", "{zeros}", "-s", "2", "-o", "{out}"], 5, "zero"),
+        (["degrade", "{img}", "--kernel", "{k3d}", "-s", "2", "-o", "{out}"], 5, "2-D"),
+        (["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{nodir}"], 7, "does not exist"),
+        (["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{badext}"], 7, "extension"),
+        (["degrade", "{tiny}", "--kernel", "box:2", "-s", "4", "-o", "{out}"], 6, "smaller"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_output(runner, tmp_path, args, code, words):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "t.txt").write_text("hello")
+    (tmp_path / "e.png").write_bytes(b"")
+    np.save(tmp_path / "nan.npy", np.full((3, 3), np.nan))
+    np.save(tmp_path / "zeros.npy", np.zeros((3, 3)))
+    np.save(tmp_path / "k3d.npy", np.ones((2, 3, 3)))
+    names = {
+        "missing": tmp_path / "nope.png", "text": tmp_path / "t.txt", "empty": tmp_path / "e.png",
+        "dir": tmp_path / "d", "img": _img(tmp_path), "nan": tmp_path / "nan.npy",
+        "zeros": tmp_path / "zeros.npy", "k3d": tmp_path / "k3d.npy",
+        "out": tmp_path / "out.png", "nodir": tmp_path / "no" / "out.png",
+        "badext": tmp_path / "out.xyz", "tiny": _img(tmp_path, "tiny.png", size=(3, 3)),
+    }
+    argv = [a.format(**names) for a in args]
+    res = runner.invoke(cli, argv)
+    assert res.exit_code == code, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("kf: error:") and words in lines[0], lines
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.xyz").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_torch_is_not_imported_for_help():
+    import subprocess
+    import sys
+
+    code = "import sys, kfcli.main; assert 'torch' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+    assert torch.__version__  # torch itself is importable

@@ -1,0 +1,52 @@
+"""CUDA backend against the CPU backend; skipped without a GPU (run benchmarks/gpu_check.sh)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import kfops
+from kfops.ops.reference import degrade_adjoint_ref, degrade_kernel_grad_ref, degrade_ref
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+    pytest.mark.skipif(not kfops.HAS_EXT, reason="extension not built"),
+]
+PADDINGS = ["reflect", "replicate", "circular", "zeros", "valid"]
+
+
+@pytest.mark.parametrize("pad", PADDINGS)
+@pytest.mark.parametrize("s,k", [(1, 3), (2, 4), (3, 5), (4, 24), (4, 7)])
+def test_cuda_matches_reference_fp64(pad, s, k):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 41, 38, generator=g, dtype=torch.float64)
+    ker = torch.rand(3, k, k, generator=g, dtype=torch.float64)
+    if min(kfops.ops.lr_size((41, 38), (k, k), s, pad)) < 1:
+        pytest.skip("no output")
+    y = kfops.degrade(x.cuda(), ker.cuda(), s, pad)
+    torch.testing.assert_close(y.cpu(), degrade_ref(x, ker, s, pad))
+    gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(kfops.degrade_adjoint(gy.cuda(), ker.cuda(), s, pad, (41, 38)).cpu(),
+                               degrade_adjoint_ref(gy, ker, s, pad, (41, 38)))
+    torch.testing.assert_close(kfops.degrade_kernel_grad(x.cuda(), gy.cuda(), s, pad, ker.shape).cpu(),
+                               degrade_kernel_grad_ref(x, gy, s, pad, ker.shape))
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float16, 2e-2),
+                                       (torch.bfloat16, 1e-1)])
+def test_cuda_dtypes_match_cpu(dtype, tol):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 3, 64, 64, generator=g).to(dtype)
+    ker = torch.rand(24, 24, generator=g).to(dtype)
+    y_gpu = kfops.degrade(x.cuda(), ker.cuda(), 4, "reflect", check_values=False).cpu()
+    y_cpu = kfops.degrade(x, ker, 4, "reflect", check_values=False)
+    torch.testing.assert_close(y_gpu.double(), y_cpu.double(), rtol=tol, atol=tol * 10)
+
+
+def test_cuda_gradcheck_and_opcheck():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(1, 2, 10, 11, generator=g, dtype=torch.float64).cuda().requires_grad_()
+    ker = torch.rand(2, 4, 4, generator=g, dtype=torch.float64).cuda().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: kfops.degrade(a, b, 2, "reflect"), (x, ker))
+    torch.library.opcheck(torch.ops.kfops.degrade.default, (x, ker, 2, "reflect"))
