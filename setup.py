@@ -23,7 +23,7 @@ def _extensions() -> tuple[list, dict]:
     from torch.utils import cpp_extension as ce
 
     cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
-    cxx = ["-O3", "-g0", "-fopenmp", "-Wall", "-Wno-unknown-pragmas"]
+    cxx = ["-O3", "-g0", "-fopenmp", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
     link = ["-fopenmp"]
     include_dirs = [os.path.join(ROOT, "csrc")]
     force = os.environ.get("FORCE_CUDA") == "1"

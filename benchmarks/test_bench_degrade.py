@@ -72,8 +72,13 @@ def _inputs(n, dev):
     return x, (w / w.sum()).to(dev)
 
 
-CASES = [(n, m, dev) for dev in DEVICES for n in (384, 1024) for m in METHODS
-         if not (m == "naive" and n == 1024 and dev == "cpu")]
+CASES = [
+    (n, m, dev)
+    for dev in DEVICES
+    for n in (384, 1024)
+    for m in METHODS
+    if not (m == "naive" and n == 1024 and dev == "cpu")
+]
 
 
 @pytest.mark.parametrize("n,method,dev", CASES)
@@ -126,5 +131,7 @@ def test_memory_bandwidth_reference(benchmark, record_role, dev):
     t = benchmark.stats.stats.mean
     gbps = 2 * x.numel() * 4 / t / 1e9
     bytes_fwd = x.numel() * 4 + x.numel() // (S * S) * 4
-    note(f"bandwidth {dev}: copy {gbps:.1f} GB/s -> forward 3x1024² memory-bound estimate "
-         f"{bytes_fwd / (gbps * 1e9) * 1e3:.2f} ms (compare with the fused forward above)")
+    note(
+        f"bandwidth {dev}: copy {gbps:.1f} GB/s -> forward 3x1024² memory-bound estimate "
+        f"{bytes_fwd / (gbps * 1e9) * 1e3:.2f} ms (compare with the fused forward above)"
+    )

@@ -49,8 +49,10 @@ def guarded(fn: Callable) -> Callable:
             if os.environ.get("KF_DEBUG") == "1":
                 raise
             first = str(exc).splitlines()[0] if str(exc) else ""
-            _fail(f"internal error: {type(exc).__name__}: {first} (KF_DEBUG=1 shows the "
-                  "traceback)", EXIT_INTERNAL)
+            _fail(
+                f"internal error: {type(exc).__name__}: {first} (KF_DEBUG=1 shows the traceback)",
+                EXIT_INTERNAL,
+            )
 
     return wrapper
 
@@ -73,20 +75,33 @@ def _kernel(spec: str):
     return kernel_from_spec(spec)
 
 
-SCALE = click.option("-s", "--scale", type=int, required=True,
-                     help="Integer scale factor (1-8).")
-OUT = click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-                   required=True, help="Output image (.png, .jpg, .tif, ...).")
+SCALE = click.option("-s", "--scale", type=int, required=True, help="Integer scale factor (1-8).")
+OUT = click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output image (.png, .jpg, .tif, ...).",
+)
 KERNEL = click.option(
-    "--kernel", "kernel_spec", required=True,
+    "--kernel",
+    "kernel_spec",
+    required=True,
     help="Kernel file (.npy, .png, .mat) or a generator: box:K, gauss:SIGMA[:K], "
-         "gauss:SX,SY,THETA[:K], shake:SEED[:K], l_shape[:K], empty_square[:K], "
-         "filled_square[:K].")
-PADDING = click.option("--padding", type=click.Choice(
-    ["reflect", "replicate", "circular", "zeros"]), default="reflect", show_default=True,
-    help="Boundary handling of the blur.")
-DEVICE = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-                      show_default=True)
+    "gauss:SX,SY,THETA[:K], shake:SEED[:K], l_shape[:K], empty_square[:K], "
+    "filled_square[:K].",
+)
+PADDING = click.option(
+    "--padding",
+    type=click.Choice(["reflect", "replicate", "circular", "zeros"]),
+    default="reflect",
+    show_default=True,
+    help="Boundary handling of the blur.",
+)
+DEVICE = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
 QUIET = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 INPUT = click.argument("image", type=click.Path(path_type=Path))
 
@@ -114,8 +129,9 @@ def cli() -> None:
 @DEVICE
 @QUIET
 @guarded
-def degrade(image: Path, kernel_spec: str, scale: int, out: Path, padding: str, device: str,
-            quiet: bool) -> None:
+def degrade(
+    image: Path, kernel_spec: str, scale: int, out: Path, padding: str, device: str, quiet: bool
+) -> None:
     """Blur IMAGE with a kernel and subsample it by --scale: LR = (HR ⊛ k)↓s."""
     import torch
 
@@ -129,17 +145,22 @@ def degrade(image: Path, kernel_spec: str, scale: int, out: Path, padding: str, 
     k = _kernel(kernel_spec).to(torch.float32)
     hr = data.pixels.to(dev)
     if min(hr.shape[-2:]) < scale:
-        raise kfops.errors.ImageError(f"{image}: image ({hr.shape[-1]}x{hr.shape[-2]}) is "
-                                      f"smaller than the scale factor {scale}")
+        raise kfops.errors.ImageError(
+            f"{image}: image ({hr.shape[-1]}x{hr.shape[-2]}) is "
+            f"smaller than the scale factor {scale}"
+        )
     lr = kfops.degrade(hr, k.to(dev), scale, padding)
     alpha = None
     if data.alpha is not None:
-        alpha = torch.nn.functional.avg_pool2d(data.alpha[..., : lr.shape[-2] * scale,
-                                                          : lr.shape[-1] * scale], scale)
+        alpha = torch.nn.functional.avg_pool2d(
+            data.alpha[..., : lr.shape[-2] * scale, : lr.shape[-1] * scale], scale
+        )
     save_image(lr, out, alpha=alpha, bits=data.bits)
     if not quiet:
-        click.echo(f"{image} ({hr.shape[-1]}x{hr.shape[-2]}) -> {out} "
-                   f"({lr.shape[-1]}x{lr.shape[-2]}), kernel {tuple(k.shape)}")
+        click.echo(
+            f"{image} ({hr.shape[-1]}x{hr.shape[-2]}) -> {out} "
+            f"({lr.shape[-1]}x{lr.shape[-2]}), kernel {tuple(k.shape)}"
+        )
 
 
 @cli.command()
@@ -149,12 +170,25 @@ def degrade(image: Path, kernel_spec: str, scale: int, out: Path, padding: str, 
 @OUT
 @PADDING
 @DEVICE
-@click.option("--iters", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="CG iterations of the pseudo-inverse.")
+@click.option(
+    "--iters",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="CG iterations of the pseudo-inverse.",
+)
 @QUIET
 @guarded
-def backproject(image: Path, kernel_spec: str, scale: int, out: Path, padding: str,
-                device: str, iters: int, quiet: bool) -> None:
+def backproject(
+    image: Path,
+    kernel_spec: str,
+    scale: int,
+    out: Path,
+    padding: str,
+    device: str,
+    iters: int,
+    quiet: bool,
+) -> None:
     """Non-blind SR of IMAGE with a known kernel (back-projection with A†)."""
     import torch
 

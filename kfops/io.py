@@ -33,8 +33,15 @@ __all__ = [
     "save_image",
 ]
 
-IMAGE_EXTENSIONS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP",
-                    ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+IMAGE_EXTENSIONS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
 
 
 @dataclass

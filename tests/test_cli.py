@@ -32,8 +32,9 @@ def _img(tmp_path: Path, name="in.png", size=(48, 40), mode="RGB") -> Path:
 def test_degrade_matches_library(runner, tmp_path):
     src = _img(tmp_path)
     out = tmp_path / "lr.png"
-    res = runner.invoke(cli, ["degrade", str(src), "--kernel", "gauss:1.5:8", "-s", "4",
-                              "-o", str(out)])
+    res = runner.invoke(
+        cli, ["degrade", str(src), "--kernel", "gauss:1.5:8", "-s", "4", "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     got = kfops.io.load_image(out).pixels
     ref = kfops.degrade(kfops.io.load_image(src).pixels, kfops.kernels.gaussian(8, 1.5).float(), 4)
@@ -46,10 +47,15 @@ def test_degrade_kernel_file_and_backproject(runner, tmp_path):
     kfops.kernels.save_kernel(kfops.kernels.l_shape(12), kfile)
     lr = tmp_path / "lr.png"
     sr = tmp_path / "sr.png"
-    assert runner.invoke(cli, ["degrade", str(EXAMPLE), "--kernel", str(kfile), "-s", "2",
-                               "-o", str(lr), "-q"]).exit_code == 0
-    res = runner.invoke(cli, ["backproject", str(lr), "--kernel", str(kfile), "-s", "2",
-                              "-o", str(sr)])
+    assert (
+        runner.invoke(
+            cli, ["degrade", str(EXAMPLE), "--kernel", str(kfile), "-s", "2", "-o", str(lr), "-q"]
+        ).exit_code
+        == 0
+    )
+    res = runner.invoke(
+        cli, ["backproject", str(lr), "--kernel", str(kfile), "-s", "2", "-o", str(sr)]
+    )
     assert res.exit_code == 0, res.output
     assert Image.open(sr).size == (256, 256)
 
@@ -65,7 +71,11 @@ def test_grey_and_alpha_are_kept(runner, tmp_path):
 @pytest.mark.parametrize(
     "args,code,words",
     [
-        (["degrade", "{missing}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "no such file"),
+        (
+            ["degrade", "{missing}", "--kernel", "box:2", "-s", "2", "-o", "{out}"],
+            6,
+            "no such file",
+        ),
         (["degrade", "{text}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "not an image"),
         (["degrade", "{empty}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "empty"),
         (["degrade", "{dir}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "folder"),
@@ -74,7 +84,11 @@ def test_grey_and_alpha_are_kept(runner, tmp_path):
         (["degrade", "{img}", "--kernel", "{nan}", "-s", "2", "-o", "{out}"], 5, "NaN"),
         (["degrade", "{img}", "--kernel", "{zeros}", "-s", "2", "-o", "{out}"], 5, "zero"),
         (["degrade", "{img}", "--kernel", "{k3d}", "-s", "2", "-o", "{out}"], 5, "2-D"),
-        (["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{nodir}"], 7, "does not exist"),
+        (
+            ["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{nodir}"],
+            7,
+            "does not exist",
+        ),
         (["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{badext}"], 7, "extension"),
         (["degrade", "{tiny}", "--kernel", "box:2", "-s", "4", "-o", "{out}"], 6, "smaller"),
     ],
@@ -87,11 +101,18 @@ def test_bad_input_gives_one_line_and_no_output(runner, tmp_path, args, code, wo
     np.save(tmp_path / "zeros.npy", np.zeros((3, 3)))
     np.save(tmp_path / "k3d.npy", np.ones((2, 3, 3)))
     names = {
-        "missing": tmp_path / "nope.png", "text": tmp_path / "t.txt", "empty": tmp_path / "e.png",
-        "dir": tmp_path / "d", "img": _img(tmp_path), "nan": tmp_path / "nan.npy",
-        "zeros": tmp_path / "zeros.npy", "k3d": tmp_path / "k3d.npy",
-        "out": tmp_path / "out.png", "nodir": tmp_path / "no" / "out.png",
-        "badext": tmp_path / "out.xyz", "tiny": _img(tmp_path, "tiny.png", size=(3, 3)),
+        "missing": tmp_path / "nope.png",
+        "text": tmp_path / "t.txt",
+        "empty": tmp_path / "e.png",
+        "dir": tmp_path / "d",
+        "img": _img(tmp_path),
+        "nan": tmp_path / "nan.npy",
+        "zeros": tmp_path / "zeros.npy",
+        "k3d": tmp_path / "k3d.npy",
+        "out": tmp_path / "out.png",
+        "nodir": tmp_path / "no" / "out.png",
+        "badext": tmp_path / "out.xyz",
+        "tiny": _img(tmp_path, "tiny.png", size=(3, 3)),
     }
     argv = [a.format(**names) for a in args]
     res = runner.invoke(cli, argv)

@@ -27,14 +27,19 @@ def test_cuda_matches_reference_fp64(pad, s, k):
     y = kfops.degrade(x.cuda(), ker.cuda(), s, pad)
     torch.testing.assert_close(y.cpu(), degrade_ref(x, ker, s, pad))
     gy = torch.randn(y.shape, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(kfops.degrade_adjoint(gy.cuda(), ker.cuda(), s, pad, (41, 38)).cpu(),
-                               degrade_adjoint_ref(gy, ker, s, pad, (41, 38)))
-    torch.testing.assert_close(kfops.degrade_kernel_grad(x.cuda(), gy.cuda(), s, pad, ker.shape).cpu(),
-                               degrade_kernel_grad_ref(x, gy, s, pad, ker.shape))
+    torch.testing.assert_close(
+        kfops.degrade_adjoint(gy.cuda(), ker.cuda(), s, pad, (41, 38)).cpu(),
+        degrade_adjoint_ref(gy, ker, s, pad, (41, 38)),
+    )
+    torch.testing.assert_close(
+        kfops.degrade_kernel_grad(x.cuda(), gy.cuda(), s, pad, ker.shape).cpu(),
+        degrade_kernel_grad_ref(x, gy, s, pad, ker.shape),
+    )
 
 
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float16, 2e-2),
-                                       (torch.bfloat16, 1e-1)])
+@pytest.mark.parametrize(
+    "dtype,tol", [(torch.float32, 1e-5), (torch.float16, 2e-2), (torch.bfloat16, 1e-1)]
+)
 def test_cuda_dtypes_match_cpu(dtype, tol):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, 64, 64, generator=g).to(dtype)

@@ -44,8 +44,9 @@ def test_composites_and_update(gen):
     torch.testing.assert_close(op.A_adjoint_A(x), op.A_adjoint(op.A(x), hr_size=(27, 30)))
     torch.testing.assert_close(op.A_A_adjoint(y), op.A(op.A_adjoint(y)))
     op.update_parameters(filter=torch.ones(2, 2, dtype=torch.float64) / 4, factor=2)
-    torch.testing.assert_close(op(x[..., :26, :30]), torch.nn.functional.avg_pool2d(
-        x[..., :26, :30], 2))
+    torch.testing.assert_close(
+        op(x[..., :26, :30]), torch.nn.functional.avg_pool2d(x[..., :26, :30], 2)
+    )
     with pytest.raises(KernelError):
         op.update_parameters(filter=torch.full((3, 3), float("nan")))
     with pytest.raises(ScaleError):
@@ -75,8 +76,9 @@ def test_prox_l2_solves_its_normal_equations(gen):
 def test_compute_sqnorm_matches_dense_operator(gen):
     op = Degradation(torch.rand(4, 4, generator=gen, dtype=torch.float64) + 0.1, 2, "circular")
     x0 = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
-    dense = torch.stack([op.A(e.reshape(1, 1, 8, 8)).flatten()
-                         for e in torch.eye(64, dtype=torch.float64)], dim=1)
+    dense = torch.stack(
+        [op.A(e.reshape(1, 1, 8, 8)).flatten() for e in torch.eye(64, dtype=torch.float64)], dim=1
+    )
     expected = torch.linalg.matrix_norm(dense, ord=2) ** 2
     got = op.compute_sqnorm(x0, max_iter=500, tol=1e-10, generator=gen)
     assert abs(float(got - expected)) < 1e-6 * float(expected)
@@ -95,5 +97,6 @@ def test_backproject_beats_bicubic_and_is_consistent(gen):
 
     assert mse(sr, img) < 0.7 * mse(bic, img)
     assert float((kfops.degrade(sr, k, 4) - lr).abs().mean()) < 0.25 * float(
-        (kfops.degrade(bic, k, 4) - lr).abs().mean())
+        (kfops.degrade(bic, k, 4) - lr).abs().mean()
+    )
     assert kfops.backproject(lr[0], k, 4).shape == img.shape[1:]

@@ -20,8 +20,13 @@ needs_ext = pytest.mark.skipif(not kfops.HAS_EXT, reason="C++ extension not buil
 
 def kernel_of(layout: str, k: int, b: int, c: int, gen, dtype=torch.float64, kw=None):
     kw = kw or k
-    shape = {"shared": (k, kw), "channel": (c, k, kw), "chan1": (1, k, kw),
-             "sample": (b, c, k, kw), "sample1": (b, 1, k, kw)}[layout]
+    shape = {
+        "shared": (k, kw),
+        "channel": (c, k, kw),
+        "chan1": (1, k, kw),
+        "sample": (b, c, k, kw),
+        "sample1": (b, 1, k, kw),
+    }[layout]
     return torch.rand(shape, generator=gen, dtype=dtype) + 0.05
 
 
@@ -29,9 +34,14 @@ def configs():
     """(padding, s, H, W, K, layout) covering odd/even sizes, parities and layouts."""
     out = []
     for pad, s in itertools.product(PADDINGS, [1, 2, 3, 4]):
-        for h, w, k, layout in [(12, 13, 4, "shared"), (11, 16, 5, "channel"),
-                                (17, 9, 3, "sample"), (16, 16, 8, "sample1"),
-                                (13, 15, 1, "chan1"), (9, 10, 12, "shared")]:
+        for h, w, k, layout in [
+            (12, 13, 4, "shared"),
+            (11, 16, 5, "channel"),
+            (17, 9, 3, "sample"),
+            (16, 16, 8, "sample1"),
+            (13, 15, 1, "chan1"),
+            (9, 10, 12, "shared"),
+        ]:
             out.append((pad, s, h, w, k, layout))
     return out
 
@@ -52,11 +62,13 @@ def test_matches_reference_and_is_adjoint(pad, s, h, w, k, layout, gen):
     torch.testing.assert_close(y, degrade_ref(x, ker, s, pad), rtol=1e-12, atol=1e-12)
     gy = torch.randn(y.shape, generator=gen, dtype=torch.float64)
     xa = kfops.degrade_adjoint(gy, ker, s, pad, (h, w))
-    torch.testing.assert_close(xa, degrade_adjoint_ref(gy, ker, s, pad, (h, w)),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        xa, degrade_adjoint_ref(gy, ker, s, pad, (h, w)), rtol=1e-12, atol=1e-12
+    )
     gk = kfops.degrade_kernel_grad(x, gy, s, pad, ker.shape)
-    torch.testing.assert_close(gk, degrade_kernel_grad_ref(x, gy, s, pad, ker.shape),
-                               rtol=1e-12, atol=1e-11)
+    torch.testing.assert_close(
+        gk, degrade_kernel_grad_ref(x, gy, s, pad, ker.shape), rtol=1e-12, atol=1e-11
+    )
     lhs = (y * gy).sum()
     rhs = (x * xa).sum()
     assert abs(float(lhs - rhs)) <= 1e-10 * float(x.norm() * gy.norm())
@@ -72,12 +84,18 @@ def test_float32_matches_reference(pad, kh, kw, gen):
     y = kfops.degrade(x, ker, 4, pad)
     torch.testing.assert_close(y, degrade_ref(x, ker, 4, pad), rtol=1e-5, atol=1e-5)
     gy = torch.randn(y.shape, generator=gen)
-    torch.testing.assert_close(kfops.degrade_adjoint(gy, ker, 4, pad, (61, 70)),
-                               degrade_adjoint_ref(gy, ker, 4, pad, (61, 70)),
-                               rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(kfops.degrade_kernel_grad(x, gy, 4, pad, ker.shape),
-                               degrade_kernel_grad_ref(x, gy, 4, pad, ker.shape),
-                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        kfops.degrade_adjoint(gy, ker, 4, pad, (61, 70)),
+        degrade_adjoint_ref(gy, ker, 4, pad, (61, 70)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    torch.testing.assert_close(
+        kfops.degrade_kernel_grad(x, gy, 4, pad, ker.shape),
+        degrade_kernel_grad_ref(x, gy, 4, pad, ker.shape),
+        rtol=1e-4,
+        atol=1e-3,
+    )
 
 
 @needs_ext
@@ -92,20 +110,30 @@ def test_reduced_precision_uses_shared_pointwise_math(dtype, tol, gen):
     gy = torch.randn(y.shape, generator=gen).to(dtype)
     xa = kfops.degrade_adjoint(gy, ker.to(dtype), 3, "circular", (20, 22))
     torch.testing.assert_close(
-        xa.double(), degrade_adjoint_ref(gy.double(), kr, 3, "circular", (20, 22)),
-        rtol=tol, atol=tol)
+        xa.double(),
+        degrade_adjoint_ref(gy.double(), kr, 3, "circular", (20, 22)),
+        rtol=tol,
+        atol=tol,
+    )
     gk = kfops.degrade_kernel_grad(x.to(dtype), gy, 3, "zeros", ker.shape)
     torch.testing.assert_close(
-        gk.double(), degrade_kernel_grad_ref(xr, gy.double(), 3, "zeros", ker.shape),
-        rtol=tol, atol=tol * 10)
+        gk.double(),
+        degrade_kernel_grad_ref(xr, gy.double(), 3, "zeros", ker.shape),
+        rtol=tol,
+        atol=tol * 10,
+    )
 
 
 GRAD_CASES = [
     (pad, s, h, w, k, layout)
     for pad in PADDINGS
-    for (s, h, w, k, layout) in [(1, 6, 7, 3, "shared"), (2, 8, 7, 4, "channel"),
-                                 (3, 9, 10, 3, "sample1"), (4, 9, 8, 5, "chan1"),
-                                 (4, 12, 13, 6, "sample")]
+    for (s, h, w, k, layout) in [
+        (1, 6, 7, 3, "shared"),
+        (2, 8, 7, 4, "channel"),
+        (3, 9, 10, 3, "sample1"),
+        (4, 9, 8, 5, "chan1"),
+        (4, 12, 13, 6, "sample"),
+    ]
 ]
 
 
@@ -123,13 +151,21 @@ def test_double_backward(pad, gen):
     x = torch.randn(1, 2, 9, 11, generator=gen, dtype=torch.float64, requires_grad=True)
     ker = kernel_of("channel", 4, 1, 2, gen).requires_grad_()
     assert torch.autograd.gradgradcheck(lambda a, b: kfops.degrade(a, b, 2, pad), (x, ker))
-    y = torch.randn(1, 2, *lr_size((9, 11), (4, 4), 2, pad), generator=gen,
-                    dtype=torch.float64, requires_grad=True)
+    y = torch.randn(
+        1,
+        2,
+        *lr_size((9, 11), (4, 4), 2, pad),
+        generator=gen,
+        dtype=torch.float64,
+        requires_grad=True,
+    )
     assert torch.autograd.gradcheck(
-        lambda a, b: kfops.degrade_adjoint(a, b, 2, pad, (9, 11)), (y, ker))
+        lambda a, b: kfops.degrade_adjoint(a, b, 2, pad, (9, 11)), (y, ker)
+    )
     gy = torch.randn(y.shape, generator=gen, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda a, b: kfops.degrade_kernel_grad(a, b, 2, pad, (2, 4, 4)), (x, gy))
+        lambda a, b: kfops.degrade_kernel_grad(a, b, 2, pad, (2, 4, 4)), (x, gy)
+    )
 
 
 @needs_ext
@@ -141,8 +177,7 @@ def test_opcheck(pad, gen):
     y = torch.ops.kfops.degrade(x.detach(), ker.detach(), 3, pad)
     yy = torch.randn(y.shape, generator=gen, dtype=torch.float64, requires_grad=True)
     torch.library.opcheck(torch.ops.kfops.degrade_adjoint.default, (yy, ker, 3, pad, [14, 15]))
-    torch.library.opcheck(torch.ops.kfops.degrade_kernel_grad.default,
-                          (x, yy, 3, pad, [3, 5, 5]))
+    torch.library.opcheck(torch.ops.kfops.degrade_kernel_grad.default, (x, yy, 3, pad, [3, 5, 5]))
 
 
 @needs_ext
@@ -173,15 +208,19 @@ def test_box_kernel_is_avg_pool(s, pad, gen):
 
 
 def _blob(h, w, cy, cx, sigma, dtype=torch.float64):
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=dtype), torch.arange(w, dtype=dtype),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=dtype), torch.arange(w, dtype=dtype), indexing="ij"
+    )
     return torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))[None, None]
 
 
 def _centroid(img):
     img = img[0, 0]
-    yy, xx = torch.meshgrid(torch.arange(img.shape[0], dtype=img.dtype),
-                            torch.arange(img.shape[1], dtype=img.dtype), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(img.shape[0], dtype=img.dtype),
+        torch.arange(img.shape[1], dtype=img.dtype),
+        indexing="ij",
+    )
     m = img.sum()
     return float((img * yy).sum() / m), float((img * xx).sum() / m)
 
@@ -221,7 +260,9 @@ def test_valid_is_a_crop_of_the_padded_output(gen):
     valid = kfops.degrade(x, ker, 3, "valid")
     o = (3 - 9) // 2
     i0 = -(o // 3)
-    torch.testing.assert_close(valid, full[..., i0 : i0 + valid.shape[-2], i0 : i0 + valid.shape[-1]])
+    torch.testing.assert_close(
+        valid, full[..., i0 : i0 + valid.shape[-2], i0 : i0 + valid.shape[-1]]
+    )
 
 
 def test_non_multiple_sizes_give_floor(gen):
@@ -229,7 +270,11 @@ def test_non_multiple_sizes_give_floor(gen):
     assert kfops.degrade(x, torch.ones(4, 4) / 16, 4).shape == (1, 3, 9, 10)
     y = torch.randn(1, 3, 9, 10)
     assert kfops.degrade_adjoint(y, torch.ones(4, 4) / 16, 4, "reflect", (37, 42)).shape == (
-        1, 3, 37, 42)
+        1,
+        3,
+        37,
+        42,
+    )
     assert kfops.degrade_adjoint(y, torch.ones(4, 4) / 16, 4).shape == (1, 3, 36, 40)
 
 
@@ -294,7 +339,8 @@ def test_fallback_without_extension_warns_once_and_agrees():
         "warnings.simplefilter('always')\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    import kfops\n"
-        "    x = torch.rand(1, 3, 20, 20, dtype=torch.float64); k = torch.rand(6, 6, dtype=torch.float64)\n"
+        "    x = torch.rand(1, 3, 20, 20, dtype=torch.float64)\n"
+        "    k = torch.rand(6, 6, dtype=torch.float64)\n"
         "    y = kfops.degrade(x, k, 2); y2 = kfops.degrade(x, k, 2)\n"
         "    n = sum('pure-PyTorch reference' in str(m.message) for m in w)\n"
         "from kfops.ops.reference import degrade_ref\n"
@@ -303,7 +349,8 @@ def test_fallback_without_extension_warns_once_and_agrees():
         "print(n)\n"
     )
     env = dict(__import__("os").environ, KFOPS_DISABLE_EXT="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"

@@ -224,8 +224,9 @@ def _register() -> None:
         ctx.s, ctx.padding = s, padding
         ctx.hr_size = [x.shape[2], x.shape[3]]
         ctx.kshape = list(k.shape)
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              k if ctx.needs_input_grad[0] else None)
+        ctx.save_for_backward(
+            x if ctx.needs_input_grad[1] else None, k if ctx.needs_input_grad[0] else None
+        )
 
     def backward_degrade(ctx, gy):
         x, k = ctx.saved_tensors
@@ -236,16 +237,16 @@ def _register() -> None:
             gk = ops.degrade_kernel_grad(x, gy, ctx.s, ctx.padding, ctx.kshape)
         return gx, gk, None, None
 
-    torch.library.register_autograd(lib + "degrade", backward_degrade,
-                                    setup_context=setup_degrade)
+    torch.library.register_autograd(lib + "degrade", backward_degrade, setup_context=setup_degrade)
 
     # degrade_adjoint(y, k): <gx, A(k)^T y> = <A(k) gx, y>.
     def setup_adjoint(ctx, inputs, output):
         y, k, s, padding, hr_size = inputs
         ctx.s, ctx.padding = s, padding
         ctx.kshape = list(k.shape)
-        ctx.save_for_backward(y if ctx.needs_input_grad[1] else None,
-                              k if ctx.needs_input_grad[0] else None)
+        ctx.save_for_backward(
+            y if ctx.needs_input_grad[1] else None, k if ctx.needs_input_grad[0] else None
+        )
 
     def backward_adjoint(ctx, gx):
         y, k = ctx.saved_tensors
@@ -256,16 +257,18 @@ def _register() -> None:
             gk = ops.degrade_kernel_grad(gx, y, ctx.s, ctx.padding, ctx.kshape)
         return gy, gk, None, None, None
 
-    torch.library.register_autograd(lib + "degrade_adjoint", backward_adjoint,
-                                    setup_context=setup_adjoint)
+    torch.library.register_autograd(
+        lib + "degrade_adjoint", backward_adjoint, setup_context=setup_adjoint
+    )
 
     # degrade_kernel_grad(x, gy) = KG: <G, KG(x, gy)> = <gy, A(G) x> = <A(G)^T gy, x>.
     def setup_kgrad(ctx, inputs, output):
         x, gy, s, padding, kshape = inputs
         ctx.s, ctx.padding = s, padding
         ctx.hr_size = [x.shape[2], x.shape[3]]
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None,
-                              gy if ctx.needs_input_grad[0] else None)
+        ctx.save_for_backward(
+            x if ctx.needs_input_grad[1] else None, gy if ctx.needs_input_grad[0] else None
+        )
 
     def backward_kgrad(ctx, gk):
         x, gy = ctx.saved_tensors
@@ -276,8 +279,9 @@ def _register() -> None:
             ggy = ops.degrade(x, gk, ctx.s, ctx.padding)
         return gx, ggy, None, None, None
 
-    torch.library.register_autograd(lib + "degrade_kernel_grad", backward_kgrad,
-                                    setup_context=setup_kgrad)
+    torch.library.register_autograd(
+        lib + "degrade_kernel_grad", backward_kgrad, setup_context=setup_kgrad
+    )
 
 
 if _ext.HAS_EXT:

@@ -31,8 +31,10 @@ def _geoms(hw, khw, s, padding) -> tuple[AxisGeom, AxisGeom]:
     gy = axis_geom(hw[0], khw[0], s, padding)
     gx = axis_geom(hw[1], khw[1], s, padding)
     if gy.n_out < 1 or gx.n_out < 1:
-        raise ValueError(f"no output sample for image {tuple(hw)}, kernel {tuple(khw)}, "
-                         f"scale {s}, padding {padding!r}")
+        raise ValueError(
+            f"no output sample for image {tuple(hw)}, kernel {tuple(khw)}, "
+            f"scale {s}, padding {padding!r}"
+        )
     return gy, gx
 
 
@@ -60,8 +62,9 @@ def degrade_adjoint_ref(
     gy, gx = _geoms((h, w), k.shape[-2:], s, padding)
     if (gy.n_out, gx.n_out) != (ho, wo):
         raise ValueError(f"LR size {(ho, wo)} does not match HR size {(h, w)}")
-    z = F.conv_transpose2d(y.reshape(1, b * c, ho, wo), kernel_planes(k, b, c), stride=s,
-                           groups=b * c).reshape(b, c, gy.hi - gy.lo + 1, gx.hi - gx.lo + 1)
+    z = F.conv_transpose2d(
+        y.reshape(1, b * c, ho, wo), kernel_planes(k, b, c), stride=s, groups=b * c
+    ).reshape(b, c, gy.hi - gy.lo + 1, gx.hi - gx.lo + 1)
     ri, rm = _index(gy, padding, y.device)
     ci, cm = _index(gx, padding, y.device)
     t = y.new_zeros(b, c, h, z.shape[3]).index_add_(2, ri[rm], z[:, :, rm])
