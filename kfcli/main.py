@@ -120,6 +120,22 @@ def cli() -> None:
     """kfops: blind super-resolution with kernel estimation (KernelFusion)."""
 
 
+def _prepare(image: Path, kernel_spec: str, scale: int, out: Path, device: str):
+    """Validate the arguments common to the kernel commands, then load the inputs:
+    returns (ImageData, kernel on the device, device). Checks the output path first so a
+    bad output fails before any work."""
+    import torch
+
+    from kfops.io import check_output_path, load_image
+
+    _check_scale(scale)
+    check_output_path(out)
+    data = load_image(image)
+    dev = _device(device)
+    k = _kernel(kernel_spec).to(device=dev, dtype=torch.float32)
+    return data, k, dev
+
+
 @cli.command()
 @INPUT
 @KERNEL
@@ -136,25 +152,20 @@ def degrade(
     import torch
 
     import kfops
-    from kfops.io import check_output_path, load_image, save_image
+    from kfops.io import save_image
 
-    _check_scale(scale)
-    check_output_path(out)
-    data = load_image(image)
-    dev = _device(device)
-    k = _kernel(kernel_spec).to(torch.float32)
+    data, k, dev = _prepare(image, kernel_spec, scale, out, device)
     hr = data.pixels.to(dev)
     if min(hr.shape[-2:]) < scale:
-        raise kfops.errors.ImageError(
-            f"{image}: image ({hr.shape[-1]}x{hr.shape[-2]}) is "
-            f"smaller than the scale factor {scale}"
+        raise kfops.ImageError(
+            f"{image}: image ({hr.shape[-1]}x{hr.shape[-2]}) is smaller than the scale "
+            f"factor {scale}"
         )
-    lr = kfops.degrade(hr, k.to(dev), scale, padding)
+    lr = kfops.degrade(hr, k, scale, padding)
     alpha = None
     if data.alpha is not None:
-        alpha = torch.nn.functional.avg_pool2d(
-            data.alpha[..., : lr.shape[-2] * scale, : lr.shape[-1] * scale], scale
-        )
+        h, w = lr.shape[-2] * scale, lr.shape[-1] * scale
+        alpha = torch.nn.functional.avg_pool2d(data.alpha[..., :h, :w], scale)
     save_image(lr, out, alpha=alpha, bits=data.bits)
     if not quiet:
         click.echo(
@@ -190,17 +201,11 @@ def backproject(
     quiet: bool,
 ) -> None:
     """Non-blind SR of IMAGE with a known kernel (back-projection with A†)."""
-    import torch
-
     import kfops
-    from kfops.io import check_output_path, load_image, save_image
+    from kfops.io import save_image
 
-    _check_scale(scale)
-    check_output_path(out)
-    data = load_image(image)
-    dev = _device(device)
-    k = _kernel(kernel_spec).to(torch.float32)
-    sr = kfops.backproject(data.pixels.to(dev), k.to(dev), scale, padding, max_iter=iters)
+    data, k, dev = _prepare(image, kernel_spec, scale, out, device)
+    sr = kfops.backproject(data.pixels.to(dev), k, scale, padding, max_iter=iters)
     alpha = None
     if data.alpha is not None:
         alpha = kfops.bicubic_upsample(data.alpha, scale).clamp(0, 1)
