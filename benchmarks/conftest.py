@@ -1,4 +1,4 @@
-"""Speed suite settings: 2 threads, passive OpenMP waiting, and a ratio table at the end.
+"""Speed suite settings: 2 threads and a ratio table at the end.
 
 Every benchmark records its group (problem) and role (``fused`` or a baseline); the
 summary divides each baseline's mean time by the fused mean of the same group, measured
@@ -8,8 +8,6 @@ in the same run, so the figures are ratios and survive machine changes.
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

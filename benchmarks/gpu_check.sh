@@ -7,7 +7,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_check_out}
 mkdir -p "$OUT"
-export OMP_WAIT_POLICY=PASSIVE
 { nvidia-smi; python -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch.cuda.get_device_name(0))"; } > "$OUT/env.txt" 2>&1
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || { echo "no CUDA torch/GPU" | tee "$OUT/FAILED"; exit 1; }
 pip install -q pytest pytest-benchmark hypothesis scikit-image > "$OUT/pip.log" 2>&1

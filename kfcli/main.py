@@ -13,11 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 
-# Idle OpenMP threads spin by default; with 2 cores and another busy process that makes
-# every parallel op cost milliseconds. Must be set before torch loads its OpenMP runtime.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import click  # noqa: E402
+import click
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
@@ -212,6 +208,11 @@ def backproject(
     save_image(sr, out, alpha=alpha, bits=data.bits)
     if not quiet:
         click.echo(f"{image} -> {out} ({sr.shape[-1]}x{sr.shape[-2]})")
+
+
+from kfcli.bench_cmd import bench  # noqa: E402
+
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :func:`backproject`, and the modules :mod:`kfops.kernels` and :mod:`kfops.io`.
 """
 
-from . import _ext, errors, io, kernels
+from . import _ext, errors, io, kernels, metrics
 from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
 from .ops import degrade, degrade_adjoint, degrade_kernel_grad
@@ -30,5 +30,6 @@ __all__ = [
     "errors",
     "io",
     "kernels",
+    "metrics",
 ]
 __version__ = "0.1.0"

@@ -1,7 +1,5 @@
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import pytest  # noqa: E402
 import torch  # noqa: E402
 

@@ -1,0 +1,257 @@
+"""PatchPrior: the single-image patch-diffusion model of Phase 1 (network + schedule).
+
+Images live in [−1, 1] here (``to_model``/``from_model`` convert from/to [0, 1]). The
+prior is trained on random crops of the one LR image — each crop is a batch of thousands
+of 15×15 patches — with no flips or rotations (the kernel's asymmetry lives in the patch
+statistics). In Phase 2 it is frozen and used through :meth:`predict_x0`, with gradients
+flowing through its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ImageError, KfopsError
+from .pdnet import PDNet
+from .schedule import DDPMSchedule
+
+__all__ = ["PatchPrior", "PriorConfig", "image_hash", "to_model", "from_model"]
+
+FORMAT_VERSION = 1
+
+
+def to_model(img01: torch.Tensor) -> torch.Tensor:
+    return img01 * 2 - 1
+
+
+def from_model(x: torch.Tensor) -> torch.Tensor:
+    return (x + 1) / 2
+
+
+def image_hash(img: torch.Tensor) -> str:
+    """SHA-256 of an image's float32 values and shape (identifies the training image)."""
+    t = img.detach().to("cpu", torch.float32).contiguous()
+    h = hashlib.sha256(str(tuple(t.shape)).encode())
+    h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class PriorConfig:
+    channels: int = 3
+    hidden: int = 128
+    T: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    # training (recorded so a cached prior is reused only for the same recipe)
+    steps: int = 600_000
+    crop: int = 64
+    batch: int = 1
+    lr: float = 1e-4
+    extra: dict = field(default_factory=dict)
+
+
+class PatchPrior(nn.Module):
+    """PD network + DDPM schedule. ``PatchPrior()`` is the paper's network for RGB."""
+
+    def __init__(self, config: PriorConfig | None = None, **overrides) -> None:
+        super().__init__()
+        cfg = config or PriorConfig()
+        for key, value in overrides.items():
+            if not hasattr(cfg, key):
+                raise TypeError(f"unknown PatchPrior option {key!r}")
+            setattr(cfg, key, value)
+        self.config = cfg
+        self.net = PDNet(cfg.channels, cfg.hidden)
+        self.schedule = DDPMSchedule.linear(cfg.T, cfg.beta_start, cfg.beta_end)
+        self.trained_on: str | None = None
+        self.trained_steps = 0
+
+    # ----------------------------------------------------------------- inference
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v-prediction for x_t (B, C, H, W) at integer timesteps t (B,)."""
+        return self.net(x_t, t)
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x̂₀ = √ᾱ·x_t − √(1−ᾱ)·v̂ for x_t (B, C, H, W) in model range, t (B,) long."""
+        t = self._t(t, x_t)
+        return self.schedule.x0_from_v(x_t, t, self.net(x_t, t))
+
+    @staticmethod
+    def _t(t, x: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x.device).long()
+        return t.expand(x.shape[0]) if t.dim() == 0 else t
+
+    @torch.no_grad()
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Ancestral sampling from pure noise; ``steps`` < T uses a respaced schedule.
+        Returns (B, C, H, W) in model range [−1, 1]. The generator drives all noise (CPU
+        generator; noise is drawn on the CPU and moved, for device-independent results)."""
+        device = torch.device(device) if device is not None else self._device()
+        sched = self.schedule if steps is None else self.schedule.respaced(steps)
+        x = torch.randn(shape, generator=generator).to(device)
+        for i in reversed(range(len(sched))):
+            idx = torch.full((shape[0],), i, dtype=torch.long)
+            x0 = self.predict_x0(x, sched.timesteps[idx].to(device)).clamp(-1, 1)
+            mean, var = sched.posterior(x0, x, idx)
+            if i > 0:
+                x = mean + var.sqrt() * torch.randn(shape, generator=generator).to(device)
+            else:
+                x = mean
+        return x
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ----------------------------------------------------------------- training
+    def fit(
+        self,
+        lr_image: torch.Tensor,
+        steps: int | None = None,
+        crop: int | None = None,
+        lr: float | None = None,
+        batch: int | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+        callback=None,
+    ) -> list[float]:
+        """Train on one LR image (1|-, C, h, w) in [0, 1]. Returns the loss per step.
+
+        Random ``crop``² crops (the whole image when it is smaller), ``batch`` crops per
+        step, uniform t, v-prediction MSE, Adam with cosine annealing to 0. No flips or
+        rotations. ``callback(step, loss)`` is called after every step.
+        """
+        cfg = self.config
+        steps = int(steps if steps is not None else cfg.steps)
+        crop = int(crop if crop is not None else cfg.crop)
+        lr = float(lr if lr is not None else cfg.lr)
+        batch = int(batch if batch is not None else cfg.batch)
+        img = lr_image if lr_image.dim() == 4 else lr_image.unsqueeze(0)
+        if img.dim() != 4 or img.shape[0] != 1 or img.shape[1] != cfg.channels:
+            raise ImageError(
+                f"fit expects one image with {cfg.channels} channels, got {tuple(lr_image.shape)}"
+            )
+        if min(img.shape[-2:]) < 8:
+            raise ImageError(f"image {tuple(img.shape[-2:])} is too small to learn patches from")
+        dev = self._device()
+        x_full = to_model(img.to(dev, torch.float32))
+        ch, cw = min(crop, img.shape[-2]), min(crop, img.shape[-1])
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        opt = _adam(self.net.parameters(), lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+        losses: list[float] = []
+        bar = _progress(steps, progress, "training prior")
+        self.train()
+        for step in range(steps):
+            ys = torch.randint(0, img.shape[-2] - ch + 1, (batch,), generator=g).tolist()
+            xs = torch.randint(0, img.shape[-1] - cw + 1, (batch,), generator=g).tolist()
+            x0 = torch.cat(
+                [x_full[..., y : y + ch, x : x + cw] for y, x in zip(ys, xs, strict=True)]
+            )
+            t = torch.randint(0, len(self.schedule), (batch,), generator=g)
+            noise = torch.randn(x0.shape, generator=g).to(dev)
+            t = t.to(dev)
+            x_t = self.schedule.q_sample(x0, t, noise)
+            loss = F.mse_loss(self.net(x_t, t), self.schedule.v_target(x0, t, noise))
+            if not torch.isfinite(loss):
+                raise KfopsError(f"training diverged at step {step} (loss {loss.item()})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{_ema(losses):.4f}")
+            if callback is not None:
+                callback(step, losses[-1])
+        if bar is not None:
+            bar.close()
+        self.eval()
+        self.trained_on = image_hash(img)
+        self.trained_steps += steps
+        return losses
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> None:
+        """Write config, weights, schedule and the training image hash (atomically)."""
+        from ..io import atomic_write
+
+        state = {
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "alphas_cumprod": self.schedule.alphas_cumprod,
+            "trained_on": self.trained_on,
+            "trained_steps": self.trained_steps,
+        }
+        buf = _io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()))
+
+    @classmethod
+    def load(cls, path: str | Path, map_location="cpu") -> PatchPrior:
+        p = Path(path)
+        try:
+            state = torch.load(p, map_location=map_location, weights_only=True)
+            cfg = PriorConfig(**state["config"])
+            prior = cls(cfg)
+            prior.net.load_state_dict(state["state_dict"])
+        except FileNotFoundError:
+            raise KfopsError(f"{p}: no such prior file") from None
+        except Exception as exc:
+            raise KfopsError(f"{p}: not a kfops prior ({type(exc).__name__})") from None
+        prior.schedule = DDPMSchedule(state["alphas_cumprod"])
+        prior.trained_on = state.get("trained_on")
+        prior.trained_steps = int(state.get("trained_steps", 0))
+        prior.eval()
+        return prior
+
+
+def _ema(values: list[float], n: int = 50) -> float:
+    tail = values[-n:]
+    return sum(tail) / len(tail)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+
+
+def receptive_field(net: nn.Module, channels: int = 3, size: int = 41) -> torch.Tensor:
+    """Boolean (size, size) mask of input pixels that influence the centre output pixel."""
+    x = torch.randn(1, channels, size, size, dtype=torch.float64, requires_grad=True)
+    net = net.double()
+    t = torch.tensor([500])
+    out = net(x, t)
+    c = size // 2
+    out[0, :, c, c].sum().backward()
+    net.float()
+    return x.grad.abs().sum(dim=(0, 1)) > 0
+
+
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused multi-tensor update where this torch build has it (CPU and
+    CUDA in torch >= 2.4): the optimizer step of a small net is otherwise overhead."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
