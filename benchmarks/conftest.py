@@ -1,8 +1,9 @@
 """Speed suite settings: 2 threads and a ratio table at the end.
 
-Every benchmark records its group (problem) and role (``fused`` or a baseline); the
-summary divides each baseline's mean time by the fused mean of the same group, measured
-in the same run, so the figures are ratios and survive machine changes.
+Every benchmark records its group (problem) and role; the summary divides each role's
+mean time by the group's reference role (``fused`` for the operator benchmarks, ``eager``
+for the network ones), measured in the same run, so the figures are ratios and survive
+machine changes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ THREADS = int(os.environ.get("KFOPS_BENCH_THREADS", "2"))
 torch.set_num_threads(THREADS)
 
 _results: dict[str, dict[str, float]] = {}
+_reference: dict[str, str] = {}
 _notes: list[str] = []
 
 
@@ -33,8 +35,10 @@ def note(text: str) -> None:
 def record_role(benchmark):
     roles = []
 
-    def _set(group: str, role: str) -> None:
+    def _set(group: str, role: str, reference: bool = False) -> None:
         benchmark.group = group
+        if reference or role == "fused":
+            _reference[group] = role
         benchmark.extra_info["role"] = role
         roles.append((group, role))
 
@@ -47,15 +51,16 @@ def pytest_terminal_summary(terminalreporter):
     if not _results and not _notes:
         return
     tr = terminalreporter
-    tr.section(f"kfops speed ratios (baseline time / fused time, {THREADS} threads)")
+    tr.section(f"kfops speed ratios (time / reference time, {THREADS} threads)")
     for group, roles in sorted(_results.items()):
-        fused = roles.get("fused")
-        if not fused:
+        ref_role = _reference.get(group)
+        ref = roles.get(ref_role) if ref_role else None
+        if not ref:
             continue
-        parts = [f"fused {fused * 1e3:.2f} ms"]
+        parts = [f"{ref_role} {ref * 1e3:.2f} ms"]
         for role, t in sorted(roles.items()):
-            if role != "fused":
-                parts.append(f"{role} {t * 1e3:.2f} ms (x{t / fused:.2f})")
+            if role != ref_role:
+                parts.append(f"{role} {t * 1e3:.2f} ms (x{t / ref:.2f})")
         tr.write_line(f"{group}: " + "; ".join(parts))
     for text in _notes:
         tr.write_line(text)

@@ -210,6 +210,292 @@ def backproject(
         click.echo(f"{image} -> {out} ({sr.shape[-1]}x{sr.shape[-2]})")
 
 
+@cli.command(name="train-prior")
+@INPUT
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output prior checkpoint (.pt).",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["cpu", "paper"]),
+    default=None,
+    help="Training recipe (default: cpu on CPU, paper on CUDA).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, 10_000_000),
+    default=None,
+    help="Override the preset's number of training steps.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@DEVICE
+@QUIET
+@guarded
+def train_prior(
+    image: Path,
+    out: Path,
+    preset: str | None,
+    steps: int | None,
+    seed: int,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Train the patch-diffusion prior (Phase 1) on one LR IMAGE."""
+    import time
+
+    import torch
+
+    from kfops.diffusion import PatchPrior
+    from kfops.errors import OutputError
+    from kfops.io import load_image
+    from kfops.presets import prior_config
+
+    if out.suffix.lower() != ".pt":
+        raise OutputError(f"{out}: the prior is saved as a .pt file")
+    if not out.parent.is_dir():
+        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist")
+    data = load_image(image)
+    dev = _device(device)
+    preset = preset or ("paper" if dev.type == "cuda" else "cpu")
+    torch.manual_seed(seed)
+    prior = PatchPrior(prior_config(preset, channels=data.pixels.shape[1], steps=steps)).to(dev)
+    t0 = time.perf_counter()
+    losses = prior.fit(
+        data.pixels, generator=torch.Generator().manual_seed(seed), progress=not quiet
+    )
+    prior.save(out)
+    if not quiet:
+        tail = losses[-100:]
+        click.echo(
+            f"{out}: {prior.config.steps} steps ({preset}) in "
+            f"{time.perf_counter() - t0:.0f} s, final loss {sum(tail) / len(tail):.4f}"
+        )
+
+
+def _prior_for(pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float | None):
+    """A trained prior for this image and recipe: from the cache when one exists
+    ($KFOPS_CACHE or ~/.cache/kfops), else trained now (and cached)."""
+    import hashlib
+    import json
+    import time
+    from dataclasses import asdict
+
+    import torch
+
+    from kfops.diffusion import PatchPrior, image_hash
+    from kfops.presets import prior_config
+
+    cfg = prior_config(preset, channels=pixels.shape[1])
+    if budget_s is not None:  # measure a few steps, then fit the step count to the budget
+        probe = PatchPrior(cfg).to(dev)
+        t0 = time.perf_counter()
+        probe.fit(pixels.to(dev), steps=5, progress=False)
+        per_step = (time.perf_counter() - t0) / 5
+        cfg.steps = max(50, min(cfg.steps, int(budget_s / per_step)))
+    key = hashlib.sha256(
+        (image_hash(pixels) + json.dumps(asdict(cfg), sort_keys=True) + str(seed)).encode()
+    ).hexdigest()[:24]
+    cache = Path(os.environ.get("KFOPS_CACHE", Path.home() / ".cache" / "kfops")) / "priors"
+    path = cache / f"{key}.pt"
+    if path.exists():
+        try:
+            return PatchPrior.load(path).to(dev), True
+        except Exception:
+            pass
+    prior = PatchPrior(cfg).to(dev)
+    prior.fit(pixels.to(dev), generator=torch.Generator().manual_seed(seed), progress=not quiet)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        prior.save(path)
+    except OSError:
+        pass
+    return prior, False
+
+
+def _run_blind(
+    image: Path,
+    scale: int,
+    preset: str | None,
+    device: str,
+    seed: int,
+    time_budget: float | None,
+    quiet: bool,
+):
+    import time
+
+    import torch
+
+    from kfops.errors import ImageError
+    from kfops.io import load_image
+    from kfops.presets import recon_config
+    from kfops.reconstructor import Reconstructor
+
+    if scale not in (2, 3, 4):
+        from kfops.errors import ScaleError
+
+        raise ScaleError(f"--scale must be 2, 3 or 4 for blind SR, got {scale}")
+    data = load_image(image)
+    if min(data.pixels.shape[-2:]) < 16:
+        raise ImageError(f"{image}: image is too small for blind SR (minimum 16×16 pixels)")
+    dev = _device(device)
+    preset = preset or ("paper" if dev.type == "cuda" else "cpu")
+    torch.manual_seed(seed)
+    start = time.monotonic()
+    prior, cached = _prior_for(
+        data.pixels, preset, dev, seed, quiet, None if time_budget is None else 0.35 * time_budget
+    )
+    if not quiet and cached:
+        click.echo("phase 1/2: reusing the cached prior for this image", err=True)
+    cfg = recon_config(preset)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=cfg.total_iterations(),
+            desc="phase 2/2 reconstruct",
+            unit="it",
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def progress(done, total, loss):
+        if bar is not None:
+            bar.update(1)
+            if done % 10 == 0:
+                bar.set_postfix(loss=f"{loss:.4g}")
+
+    deadline = None if time_budget is None else start + 0.95 * time_budget
+    result = Reconstructor(scale, cfg).run(
+        data.pixels.to(dev),
+        prior,
+        generator=torch.Generator().manual_seed(seed),
+        progress=progress,
+        deadline=deadline,
+    )
+    if bar is not None:
+        bar.close()
+    return data, result
+
+
+KERNEL_OUT = click.option(
+    "--save-kernel",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the estimated kernel (.npy or .png).",
+)
+BLIND = [
+    click.option(
+        "--preset",
+        type=click.Choice(["cpu", "paper"]),
+        default=None,
+        help="Recipe (default: cpu on CPU, paper on CUDA).",
+    ),
+    DEVICE,
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option(
+        "--time-budget",
+        type=click.FloatRange(min=10),
+        default=None,
+        help="Seconds: scale the step counts so the run finishes in time.",
+    ),
+    QUIET,
+]
+
+
+def _blind_options(fn):
+    for opt in reversed(BLIND):
+        fn = opt(fn)
+    return fn
+
+
+def _check_kernel_path(path: Path | None) -> None:
+    from kfops.errors import OutputError
+
+    if path is None:
+        return
+    if path.suffix.lower() not in (".npy", ".png"):
+        raise OutputError(f"{path}: kernels are saved as .npy or .png")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+@cli.command()
+@INPUT
+@SCALE
+@OUT
+@KERNEL_OUT
+@_blind_options
+@guarded
+def upscale(
+    image: Path,
+    scale: int,
+    out: Path,
+    save_kernel: Path | None,
+    preset: str | None,
+    device: str,
+    seed: int,
+    time_budget: float | None,
+    quiet: bool,
+) -> None:
+    """Blind super-resolution of IMAGE: estimate the kernel and the HR image together."""
+    import kfops
+    from kfops.io import check_output_path, save_image
+
+    check_output_path(out)
+    _check_kernel_path(save_kernel)
+    data, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
+    alpha = None
+    if data.alpha is not None:
+        alpha = kfops.bicubic_upsample(data.alpha, scale).clamp(0, 1)
+    save_image(result.hr, out, alpha=alpha, bits=data.bits)
+    if save_kernel is not None:
+        kfops.kernels.save_kernel(result.kernel, save_kernel, magnify=8)
+    if not quiet:
+        click.echo(
+            f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), "
+            f"phase 2 {result.seconds:.0f} s"
+        )
+
+
+@cli.command(name="kernel")
+@INPUT
+@SCALE
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Kernel file (.npy or .png).",
+)
+@_blind_options
+@guarded
+def kernel_cmd(
+    image: Path,
+    scale: int,
+    out: Path,
+    preset: str | None,
+    device: str,
+    seed: int,
+    time_budget: float | None,
+    quiet: bool,
+) -> None:
+    """Estimate only the SR kernel of IMAGE."""
+    import kfops
+
+    _check_kernel_path(out)
+    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
+    kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
+    if not quiet:
+        click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")
+
+
 from kfcli.bench_cmd import bench  # noqa: E402
 
 cli.add_command(bench)

@@ -1,0 +1,69 @@
+"""Named configurations in one place.
+
+``paper`` reproduces the published recipe (appendix A.2: 128 filters, 600k Adam steps at
+lr 1e-4 with cosine annealing, 64² crops) — a GPU recipe (~46 CPU-hours on 2 cores).
+``cpu`` is the recipe chosen from the measured curve in ``benchmarks/results/`` (see the
+README): a narrower network, a larger learning rate and a few thousand steps.
+"""
+
+from __future__ import annotations
+
+from .diffusion.prior import PriorConfig
+
+PRIOR_PRESETS: dict[str, dict] = {
+    "paper": dict(hidden=128, steps=600_000, crop=64, batch=1, lr=1e-4),
+    "cpu": dict(hidden=32, steps=2000, crop=64, batch=1, lr=1e-3),
+}
+
+
+def prior_config(preset: str, channels: int = 3, **overrides) -> PriorConfig:
+    """PriorConfig of a named preset, with optional overrides (e.g. steps=...)."""
+    if preset not in PRIOR_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRIOR_PRESETS)}")
+    values = dict(PRIOR_PRESETS[preset], channels=channels)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return PriorConfig(**values)
+
+
+def recon_config(preset: str, **overrides):
+    """ReconConfig of a named preset (Phase 2), with optional overrides."""
+    from .reconstructor import ReconConfig
+
+    if preset not in RECON_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(RECON_PRESETS)}")
+    values = dict(RECON_PRESETS[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ReconConfig(**values)
+
+
+# Phase 2. ``paper``: appendix A.1/A.3/A.4 (every t from T_nd, 100 iterations at the first t
+# and 20 after, Adam 1e-4 -> 1e-5 per t, U-Net 32 -> 512 over 5 levels, SIREN 5×256, ω=5);
+# T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the most
+# textured 40×40 LR crop with a narrower, shallower U-Net on a respaced schedule, then the
+# whole image is super-resolved by back-projection with the estimated kernel.
+RECON_PRESETS: dict[str, dict] = {
+    "paper": dict(
+        t_start=400,
+        steps=None,
+        iters_first=100,
+        iters=20,
+        lr=1e-4,
+        lr_min=1e-5,
+        unet_base=32,
+        unet_levels=5,
+        crop=None,
+        final="phase2",
+    ),
+    "cpu": dict(
+        t_start=300,
+        steps=12,
+        iters_first=60,
+        iters=15,
+        lr=1e-3,
+        lr_min=1e-4,
+        unet_base=16,
+        unet_levels=4,
+        crop=40,
+        final="backproject",
+    ),
+}
