@@ -64,3 +64,13 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{group}: " + "; ".join(parts))
     for text in _notes:
         tr.write_line(text)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Quality runs (minutes per image) run only when asked for with ``-m quality``."""
+    if "quality" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="quality run: select with -m quality")
+    for item in items:
+        if "quality" in item.keywords:
+            item.add_marker(skip)

@@ -2,25 +2,40 @@
 
 Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :func:`degrade_kernel_grad`), the linear operator :class:`Degradation`, non-blind
-:func:`backproject`, and the modules :mod:`kfops.kernels` and :mod:`kfops.io`.
+:func:`backproject`, the patch-diffusion prior :class:`PatchPrior` (Phase 1), the kernel
+model :class:`KernelINR`, the refinement :class:`UNet` and :class:`Reconstructor`
+(Phase 2), and the modules :mod:`kfops.kernels`, :mod:`kfops.io`, :mod:`kfops.metrics`,
+:mod:`kfops.presets`.
 """
 
-from . import _ext, errors, io, kernels, metrics
+from . import _ext, errors, io, kernels, metrics, presets
 from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
+from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
+from .kernel_inr import KernelINR
 from .ops import degrade, degrade_adjoint, degrade_kernel_grad
+from .reconstructor import ReconConfig, ReconResult, Reconstructor
+from .unet import UNet
 
 HAS_EXT = _ext.HAS_EXT
 
 __all__ = [
-    "HAS_EXT",
+    "DDPMSchedule",
     "Degradation",
+    "HAS_EXT",
     "ImageError",
     "KernelError",
+    "KernelINR",
     "KfopsError",
     "OutputError",
+    "PatchPrior",
+    "PriorConfig",
+    "ReconConfig",
+    "ReconResult",
+    "Reconstructor",
     "ScaleError",
     "ShapeError",
+    "UNet",
     "backproject",
     "bicubic_upsample",
     "conjugate_gradient",
@@ -31,5 +46,6 @@ __all__ = [
     "io",
     "kernels",
     "metrics",
+    "presets",
 ]
 __version__ = "0.1.0"

@@ -182,8 +182,35 @@ def _gt_backprojection(lr: torch.Tensor, scale: int, context: dict) -> tuple[tor
     return backproject(lr, k, scale), None
 
 
+def _kfops_method(preset: str, **overrides) -> MethodFn:
+    """The blind method: train the prior on the LR image, then Phase 2 (preset + overrides,
+    e.g. an ablation ``mode`` or ``kernel_model``)."""
+
+    def fn(lr: torch.Tensor, scale: int, context: dict):
+        from .diffusion import PatchPrior
+        from .presets import prior_config, recon_config
+        from .reconstructor import Reconstructor
+
+        g = torch.Generator().manual_seed(int(context["seed"]))
+        cfg = recon_config(preset, **overrides)
+        prior = None
+        if cfg.mode in ("full", "pd_unet"):
+            prior = PatchPrior(prior_config(preset, channels=lr.shape[1])).to(lr.device)
+            prior.fit(lr, generator=g, progress=False)
+        res = Reconstructor(scale, cfg).run(lr, prior, generator=g)
+        return res.hr, res.kernel
+
+    return fn
+
+
 register_method("bicubic", _bicubic)
 register_method("gt-backprojection", _gt_backprojection)
+register_method("kfops", _kfops_method("cpu"), estimates_kernel=True)
+register_method("kfops-paper", _kfops_method("paper"), estimates_kernel=True)
+for _mode in ("dip", "unet_only", "pd_unet"):
+    register_method(f"kfops-{_mode}", _kfops_method("cpu", mode=_mode), estimates_kernel=True)
+for _km in ("direct_relu", "direct_sigmoid", "linear_cnn"):
+    register_method(f"kfops-{_km}", _kfops_method("cpu", kernel_model=_km), estimates_kernel=True)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -174,7 +174,7 @@ class Reconstructor:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            history.append(float(loss))
+            history.append(loss.item())
             if progress is not None:
                 progress(len(history), total, history[-1])
 

@@ -1,0 +1,38 @@
+"""Quality run on the development benchmark (minutes per image; ``pytest benchmarks/ -m
+quality``): Set5/Set14 crops × Levin + stress + Gaussian kernels, ×4, LR 128×128.
+Methods: bicubic, GT-kernel back-projection and the blind ``kfops`` CPU preset. Results go
+to ``$KFOPS_QUALITY_OUT`` (default ``benchmarks/results/quality``), resumable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kfops import bench
+from kfops.kernels import data_dir
+
+pytestmark = pytest.mark.quality
+
+
+def test_blind_sr_development_benchmark():
+    images_dir = data_dir() / "sr_testsets" / "Set14" / "HR"
+    if not images_dir.is_dir():
+        pytest.skip("development data not found")
+    out = Path(os.environ.get("KFOPS_QUALITY_OUT", Path(__file__).parent / "results" / "quality"))
+    limit = int(os.environ.get("KFOPS_QUALITY_IMAGES", "2"))
+    kernels = bench.load_kernel_set("levin,stress,gauss", size=24)
+    gauss = sorted(k for k in kernels if k.startswith("gauss"))
+    kernels = {k: v for k, v in kernels.items() if not k.startswith("gauss") or k == gauss[0]}
+    rows = bench.run_benchmark(
+        images_dir,
+        kernels,
+        out,
+        methods=("bicubic", "gt-backprojection", "kfops"),
+        scale=4,
+        crop=512,
+        limit_images=limit,
+    )
+    assert rows is not None
+    assert (out / "summary.md").exists()

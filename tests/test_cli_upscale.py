@@ -1,0 +1,99 @@
+"""kf upscale / kf kernel end to end with tiny presets (the real ones take minutes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import kfops
+from kfcli.main import cli
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch, tmp_path):
+    monkeypatch.setitem(
+        kfops.presets.PRIOR_PRESETS, "cpu", dict(hidden=8, steps=5, crop=16, batch=1, lr=1e-3)
+    )
+    monkeypatch.setitem(
+        kfops.presets.RECON_PRESETS,
+        "cpu",
+        dict(
+            t_start=50,
+            steps=2,
+            iters_first=3,
+            iters=2,
+            lr=1e-3,
+            lr_min=1e-4,
+            unet_base=4,
+            unet_levels=3,
+            crop=16,
+            final="backproject",
+        ),
+    )
+    monkeypatch.setenv("KFOPS_CACHE", str(tmp_path / "cache"))
+
+
+def _lr(tmp_path, mode="RGB"):
+    hr = kfops.io.load_image("examples/butterfly.png").pixels[..., :96, :128]
+    lr = kfops.degrade(hr, kfops.kernels.l_shape(8).float(), 4)
+    p = tmp_path / "lr.png"
+    arr = (lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(arr).convert(mode).save(p)
+    return p
+
+
+def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_path):
+    src = _lr(tmp_path)
+    out, kout = tmp_path / "sr.png", tmp_path / "k.npy"
+    args = [
+        "upscale",
+        str(src),
+        "-s",
+        "4",
+        "-o",
+        str(out),
+        "--save-kernel",
+        str(kout),
+        "--device",
+        "cpu",
+        "--seed",
+        "3",
+    ]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).size == (128, 96)
+    k = np.load(kout)
+    assert k.shape == (24, 24) and abs(k.sum() - 1) < 1e-4
+    assert len(list((tmp_path / "cache" / "priors").glob("*.pt"))) == 1
+    first = np.asarray(Image.open(out)).copy()
+    res2 = CliRunner().invoke(cli, args)
+    assert res2.exit_code == 0 and "reusing the cached prior" in res2.output
+    assert np.array_equal(first, np.asarray(Image.open(out)))  # same seed, same output
+
+
+def test_kernel_command_and_errors(tiny_presets, tmp_path):
+    src = _lr(tmp_path, "L")
+    res = CliRunner().invoke(
+        cli, ["kernel", str(src), "-s", "4", "-o", str(tmp_path / "k.png"), "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "k.png").size == (192, 192)
+    bad = CliRunner().invoke(cli, ["upscale", str(src), "-s", "5", "-o", str(tmp_path / "o.png")])
+    assert bad.exit_code == 4 and bad.output.startswith("kf: error:")
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "upscale",
+            str(src),
+            "-s",
+            "4",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--save-kernel",
+            str(tmp_path / "k.txt"),
+        ],
+    )
+    assert bad.exit_code == 7
+    assert not (tmp_path / "o.png").exists()
