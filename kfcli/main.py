@@ -430,6 +430,12 @@ def _check_kernel_path(path: Path | None) -> None:
 @SCALE
 @OUT
 @KERNEL_OUT
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a PNG report: LR, bicubic, result, kernel, loss curve.",
+)
 @_blind_options
 @guarded
 def upscale(
@@ -437,6 +443,7 @@ def upscale(
     scale: int,
     out: Path,
     save_kernel: Path | None,
+    report: Path | None,
     preset: str | None,
     device: str,
     seed: int,
@@ -449,6 +456,12 @@ def upscale(
 
     check_output_path(out)
     _check_kernel_path(save_kernel)
+    if report is not None and report.suffix.lower() != ".png":
+        from kfops.errors import OutputError
+
+        raise OutputError(f"{report}: the report is a .png file")
+    if report is not None:
+        check_output_path(report)
     data, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
     alpha = None
     if data.alpha is not None:
@@ -456,6 +469,10 @@ def upscale(
     save_image(result.hr, out, alpha=alpha, bits=data.bits)
     if save_kernel is not None:
         kfops.kernels.save_kernel(result.kernel, save_kernel, magnify=8)
+    if report is not None:
+        from kfops.report import write_report
+
+        write_report(report, data.pixels, result.hr, result.kernel, result.history, scale)
     if not quiet:
         click.echo(
             f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), "

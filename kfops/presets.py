@@ -13,6 +13,8 @@ from .diffusion.prior import PriorConfig
 PRIOR_PRESETS: dict[str, dict] = {
     "paper": dict(hidden=128, steps=600_000, crop=64, batch=1, lr=1e-4),
     "cpu": dict(hidden=32, steps=2000, crop=64, batch=1, lr=1e-3),
+    # seconds-long runs for tests and smoke checks (results are not meaningful)
+    "smoke": dict(hidden=8, steps=5, crop=16, batch=1, lr=1e-3),
 }
 
 
@@ -64,6 +66,18 @@ RECON_PRESETS: dict[str, dict] = {
         unet_base=16,
         unet_levels=4,
         crop=40,
+        final="backproject",
+    ),
+    "smoke": dict(
+        t_start=50,
+        steps=2,
+        iters_first=3,
+        iters=2,
+        lr=1e-3,
+        lr_min=1e-4,
+        unet_base=4,
+        unet_levels=3,
+        crop=16,
         final="backproject",
     ),
 }

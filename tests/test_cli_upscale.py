@@ -13,25 +13,8 @@ from kfcli.main import cli
 
 @pytest.fixture
 def tiny_presets(monkeypatch, tmp_path):
-    monkeypatch.setitem(
-        kfops.presets.PRIOR_PRESETS, "cpu", dict(hidden=8, steps=5, crop=16, batch=1, lr=1e-3)
-    )
-    monkeypatch.setitem(
-        kfops.presets.RECON_PRESETS,
-        "cpu",
-        dict(
-            t_start=50,
-            steps=2,
-            iters_first=3,
-            iters=2,
-            lr=1e-3,
-            lr_min=1e-4,
-            unet_base=4,
-            unet_levels=3,
-            crop=16,
-            final="backproject",
-        ),
-    )
+    for table in (kfops.presets.PRIOR_PRESETS, kfops.presets.RECON_PRESETS):
+        monkeypatch.setitem(table, "cpu", table["smoke"])
     monkeypatch.setenv("KFOPS_CACHE", str(tmp_path / "cache"))
 
 
@@ -60,6 +43,8 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
         "cpu",
         "--seed",
         "3",
+        "--report",
+        str(tmp_path / "report.png"),
     ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
@@ -67,6 +52,7 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
     k = np.load(kout)
     assert k.shape == (24, 24) and abs(k.sum() - 1) < 1e-4
     assert len(list((tmp_path / "cache" / "priors").glob("*.pt"))) == 1
+    assert Image.open(tmp_path / "report.png").width > 5 * 256
     first = np.asarray(Image.open(out)).copy()
     res2 = CliRunner().invoke(cli, args)
     assert res2.exit_code == 0 and "reusing the cached prior" in res2.output
