@@ -51,7 +51,8 @@ class ReconConfig:
     (None = every t from t_start to 0, as published); ``crop`` an LR crop (pixels) on which
     the kernel is estimated (None = the whole image); ``final`` = 'phase2' (return the
     Phase-2 image; needs crop=None) or 'backproject' (SR of the whole image with the
-    estimated kernel)."""
+    estimated kernel, Tikhonov damping ``final_eps``: an estimated kernel is uncertain, so
+    it is damped 10× more than back-projection's default for a known kernel)."""
 
     t_start: int = 400
     steps: int | None = None
@@ -67,6 +68,7 @@ class ReconConfig:
     com_weight: float = 1e-3
     crop: int | None = None
     final: str = "phase2"
+    final_eps: float = 1e-2
     extra: dict = field(default_factory=dict)
 
     def total_iterations(self) -> int:
@@ -222,7 +224,7 @@ class Reconstructor:
         with torch.no_grad():
             kernel = kmodel().detach()
             if cfg.final == "backproject" or cfg.crop is not None:
-                hr = backproject(lr_full, kernel.to(lr_full.dtype), s)
+                hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
             else:
                 hr = from_model(out.detach()).clamp(0, 1)
         return ReconResult(hr=hr, kernel=kernel, history=history, seconds=time.perf_counter() - t0)
