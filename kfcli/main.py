@@ -251,14 +251,10 @@ def train_prior(
     import torch
 
     from kfops.diffusion import PatchPrior
-    from kfops.errors import OutputError
     from kfops.io import load_image
     from kfops.presets import prior_config
 
-    if out.suffix.lower() != ".pt":
-        raise OutputError(f"{out}: the prior is saved as a .pt file")
-    if not out.parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist")
+    _check_out_file(out, (".pt",), "the prior is saved as a .pt file")
     data = load_image(image)
     dev = _device(device)
     preset = preset or ("paper" if dev.type == "cuda" else "cpu")
@@ -414,15 +410,19 @@ def _blind_options(fn):
     return fn
 
 
-def _check_kernel_path(path: Path | None) -> None:
+def _check_out_file(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    """Raise OutputError unless ``path`` has one of ``suffixes`` and its folder exists."""
     from kfops.errors import OutputError
 
-    if path is None:
-        return
-    if path.suffix.lower() not in (".npy", ".png"):
-        raise OutputError(f"{path}: kernels are saved as .npy or .png")
+    if path.suffix.lower() not in suffixes:
+        raise OutputError(f"{path}: {what}")
     if not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def _check_kernel_path(path: Path | None) -> None:
+    if path is not None:
+        _check_out_file(path, (".npy", ".png"), "kernels are saved as .npy or .png")
 
 
 @cli.command()
@@ -456,11 +456,8 @@ def upscale(
 
     check_output_path(out)
     _check_kernel_path(save_kernel)
-    if report is not None and report.suffix.lower() != ".png":
-        from kfops.errors import OutputError
-
-        raise OutputError(f"{report}: the report is a .png file")
     if report is not None:
+        _check_out_file(report, (".png",), "the report is a .png file")
         check_output_path(report)
     data, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
     alpha = None

@@ -96,9 +96,9 @@ def select_crop(lr: torch.Tensor, size: int) -> tuple[int, int]:
     g = lr.mean(1, keepdim=True)
     e = (g[..., 1:, :-1] - g[..., :-1, :-1]) ** 2 + (g[..., :-1, 1:] - g[..., :-1, :-1]) ** 2
     sh, sw = min(size, h - 1), min(size, w - 1)
-    energy = F.avg_pool2d(e, (sh, sw), stride=max(1, size // 8))
-    idx = int(energy.flatten().argmax())
     stride = max(1, size // 8)
+    energy = F.avg_pool2d(e, (sh, sw), stride=stride)
+    idx = int(energy.flatten().argmax())
     y, x = divmod(idx, energy.shape[-1])
     return min(y * stride, h - size) if h > size else 0, min(
         x * stride, w - size
