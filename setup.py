@@ -3,7 +3,8 @@
 Install with ``pip install --no-build-isolation -e .`` after torch: the build compiles
 against the installed torch and must not fetch another one. CUDA sources are built only
 when torch has CUDA and a toolkit is found (``CUDA_HOME``), or with ``FORCE_CUDA=1``.
-``KFOPS_NO_EXT=1`` skips the extension (kfops then runs on its pure-PyTorch reference).
+``KFOPS_NO_EXT=1`` skips the extension (kfops then runs on its pure-PyTorch reference);
+``KFOPS_SANITIZE=address`` builds it with AddressSanitizer (see ``.ci/asan``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ def _extensions() -> tuple[list, dict]:
     cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
     cxx = ["-O3", "-g0", "-fopenmp", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
     link = ["-fopenmp"]
+    if os.environ.get("KFOPS_SANITIZE") == "address":  # AddressSanitizer build for CI
+        cxx = [f for f in cxx if not f.startswith(("-O", "-g"))]
+        cxx += ["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer"]
+        link += ["-fsanitize=address"]
     include_dirs = [os.path.join(ROOT, "csrc")]
     force = os.environ.get("FORCE_CUDA") == "1"
     use_cuda = force or (torch.cuda.is_available() and ce.CUDA_HOME is not None)

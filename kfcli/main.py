@@ -8,7 +8,9 @@ or interrupted command leaves no partial file.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -29,10 +31,14 @@ def guarded(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
-        from kfops.errors import KfopsError
+        from kfops.errors import Interrupted, KfopsError
 
+        previous = _terminate_as_interrupt()
         try:
             return fn(*args, **kwargs)
+        except Interrupted as exc:
+            again = " (run the same command again to resume)" if exc.checkpoint else ""
+            _fail(f"interrupted: {exc}{again}", exc.exit_code)
         except KfopsError as exc:
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -49,8 +55,23 @@ def guarded(fn: Callable) -> Callable:
                 f"internal error: {type(exc).__name__}: {first} (KF_DEBUG=1 shows the traceback)",
                 EXIT_INTERNAL,
             )
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt():
+    """Treat SIGTERM like Ctrl-C for the command's duration (so temporary files are
+    removed and Phase 1 checkpoints); returns the previous handler, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _device(name: str):
@@ -262,8 +283,13 @@ def train_prior(
     prior = PatchPrior(prior_config(preset, channels=data.pixels.shape[1], steps=steps)).to(dev)
     t0 = time.perf_counter()
     losses = prior.fit(
-        data.pixels, generator=torch.Generator().manual_seed(seed), progress=not quiet
+        data.pixels,
+        generator=torch.Generator().manual_seed(seed),
+        progress=not quiet,
+        checkpoint=out.with_name(out.name + ".partial"),
     )
+    if prior.resumed_from and not quiet:
+        click.echo(f"resumed training from step {prior.resumed_from}", err=True)
     prior.save(out)
     if not quiet:
         tail = losses[-100:]
@@ -284,6 +310,7 @@ def _prior_for(pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float
     import torch
 
     from kfops.diffusion import PatchPrior, image_hash
+    from kfops.errors import KfopsError
     from kfops.presets import prior_config
 
     cfg = prior_config(preset, channels=pixels.shape[1])
@@ -303,12 +330,24 @@ def _prior_for(pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float
             return PatchPrior.load(path).to(dev), True
         except Exception:
             pass
-    prior = PatchPrior(cfg).to(dev)
-    prior.fit(pixels.to(dev), generator=torch.Generator().manual_seed(seed), progress=not quiet)
+    checkpoint = None
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        prior.save(path)
+        checkpoint = cache / f"{key}.partial.pt"
     except OSError:
+        pass
+    prior = PatchPrior(cfg).to(dev)
+    prior.fit(
+        pixels.to(dev),
+        generator=torch.Generator().manual_seed(seed),
+        progress=not quiet,
+        checkpoint=checkpoint,
+    )
+    if prior.resumed_from and not quiet:
+        click.echo(f"phase 1/2: resumed prior training from step {prior.resumed_from}", err=True)
+    try:
+        prior.save(path)
+    except (OSError, KfopsError):
         pass
     return prior, False
 
@@ -340,6 +379,7 @@ def _run_blind(
         raise ImageError(f"{image}: image is too small for blind SR (minimum 16×16 pixels)")
     dev = _device(device)
     preset = preset or ("paper" if dev.type == "cuda" else "cpu")
+    _check_blind_memory(data.pixels, scale, preset, dev)
     torch.manual_seed(seed)
     start = time.monotonic()
     prior, cached = _prior_for(
@@ -377,6 +417,19 @@ def _run_blind(
     if bar is not None:
         bar.close()
     return data, result
+
+
+def _check_blind_memory(pixels, scale: int, preset: str, dev) -> None:
+    from kfops.memory import check_memory, estimate_bytes
+    from kfops.presets import prior_config, recon_config
+
+    c, h, w = pixels.shape[-3:]
+    cfg = recon_config(preset)
+    needed = estimate_bytes((h, w), c, scale, cfg, prior_config(preset, channels=c))
+    hint = "crop or downsize the image"
+    if preset == "paper" and dev.type == "cpu":
+        hint = "use --preset cpu (it estimates the kernel on a crop), or " + hint
+    check_memory(needed, dev, f"{w}x{h} at x{scale} with the {preset} preset", hint)
 
 
 KERNEL_OUT = click.option(

@@ -2,6 +2,8 @@
 
 ``HAS_EXT`` tells whether the C++ ops are registered under ``torch.ops.kfops``; when they
 are not, kfops runs on its pure-PyTorch reference and :func:`warn_fallback` warns once.
+``KFOPS_EXT_LIBRARY`` names another build of the library to load instead (the CI's
+AddressSanitizer build).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ def _load() -> None:
     if os.environ.get("KFOPS_DISABLE_EXT") == "1":
         LOAD_ERROR = "disabled by KFOPS_DISABLE_EXT=1"
         return
-    spec = importlib.util.find_spec("kfops._C")
-    if spec is None or spec.origin is None:
-        LOAD_ERROR = "the extension kfops._C is not built"
-        return
+    origin = os.environ.get("KFOPS_EXT_LIBRARY")  # another build, e.g. with sanitizers
+    if not origin:
+        spec = importlib.util.find_spec("kfops._C")
+        if spec is None or spec.origin is None:
+            LOAD_ERROR = "the extension kfops._C is not built"
+            return
+        origin = spec.origin
     try:
-        torch.ops.load_library(spec.origin)
+        torch.ops.load_library(origin)
     except OSError as exc:  # a stale or foreign build
-        LOAD_ERROR = f"could not load {spec.origin}: {exc}"
+        LOAD_ERROR = f"could not load {origin}: {exc}"
         return
     HAS_EXT = hasattr(torch.ops.kfops, "degrade")
 

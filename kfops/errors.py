@@ -41,3 +41,26 @@ class OutputError(KfopsError):
     """An output path cannot be written (missing folder, read-only, unknown extension)."""
 
     exit_code = 7
+
+
+class ResourceError(KfopsError):
+    """The job would not fit in the memory available (estimated before starting)."""
+
+    exit_code = 8
+
+
+class DivergenceError(KfopsError):
+    """Optimisation kept producing NaN/inf after restoring the last good state and
+    lowering the learning rate."""
+
+    exit_code = 9
+
+
+class Interrupted(KfopsError):
+    """SIGINT/SIGTERM stopped a run; ``checkpoint`` (or None) is where it can resume from."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, checkpoint=None) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint

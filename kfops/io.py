@@ -4,7 +4,8 @@
 3 (RGB), after applying the EXIF orientation. Palette images become RGB(A), CMYK becomes
 RGB. An alpha channel is returned separately (``ImageData.alpha``, (1, 1, H, W)) so the
 methods see only colour; callers resize it on their own and ``save_image`` re-attaches it.
-The bit depth (8 or 16) is kept so 16-bit input can be written back as 16-bit.
+The bit depth (8 or 16) is kept so 16-bit input can be written back as 16-bit (PNG of any
+colour type: 16-bit colour PNG is read and written with pypng, as Pillow keeps 8 bits).
 Every failure raises :class:`ImageError` / :class:`OutputError` with a one-line message;
 writes go to a temporary file in the target folder and are renamed into place.
 """
@@ -98,13 +99,63 @@ def load_image(path: Path | str) -> ImageData:
         raise ImageError(f"{p}: file is empty")
     try:
         with Image.open(p) as im:
+            if im.format == "PNG" and _png_depth_and_colour(p) in ((16, 2), (16, 4), (16, 6)):
+                return _read_png16(p, im.getexif().get(_ORIENTATION, 1))
             im = ImageOps.exif_transpose(im)
             im.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{p}: image is too large to decode safely ({exc})".splitlines()[0]
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(f"{p}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{p}: cannot decode image ({exc})".splitlines()[0]) from None
     return _to_data(im, p)
+
+
+_ORIENTATION = 0x0112
+
+
+def _png_depth_and_colour(p: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from the IHDR chunk of a PNG file."""
+    with open(p, "rb") as fh:
+        head = fh.read(26)
+    return (head[24], head[25]) if len(head) == 26 else (0, 0)
+
+
+def _read_png16(p: Path, orientation: int) -> ImageData:
+    """16-bit colour (or grey + alpha) PNG, which Pillow would reduce to 8 bits."""
+    import png
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(p)).asDirect()
+        arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows])
+    except (png.Error, OSError, ValueError) as exc:
+        raise ImageError(f"{p}: cannot decode image ({exc})".splitlines()[0]) from None
+    planes = int(info["planes"])
+    arr = arr.reshape(height, width, planes).astype(np.float64) / 65535.0
+    arr = _apply_orientation(arr, orientation)
+    alpha = None
+    if info.get("alpha"):
+        alpha = torch.from_numpy(np.ascontiguousarray(arr[..., -1])).float()[None, None]
+        arr = arr[..., :-1]
+    pixels = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()[None]
+    return ImageData(pixels=pixels, alpha=alpha, bits=16)
+
+
+def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation tag (1–8) to an (H, W, C) array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, -1)[::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return ops[orientation](arr) if orientation in ops else arr
 
 
 def _to_data(im, p: Path) -> ImageData:
@@ -162,8 +213,8 @@ def save_image(
     """Write (1|-, C, H, W) or (C, H, W) values in [0, 1] (clipped) to ``path`` atomically.
 
     C = 1 or 3; ``alpha`` (same H, W) is attached for PNG/TIFF/WEBP and dropped otherwise.
-    ``bits=16`` writes 16-bit grey PNG/TIFF; 16-bit colour is written as 8-bit (Pillow
-    has no 16-bit RGB mode). NaN values are refused.
+    ``bits=16`` writes 16-bit PNG (grey, grey + alpha, RGB, RGBA) and 16-bit grey TIFF;
+    other formats, and 16-bit colour TIFF, are written with 8 bits. NaN values are refused.
     """
     from PIL import Image
 
@@ -182,6 +233,9 @@ def save_image(
     if alpha is not None and fmt in ("PNG", "TIFF", "WEBP"):
         a = alpha.detach().to("cpu", torch.float64).reshape(arr.shape[0], arr.shape[1], 1)
         arr = np.concatenate([arr, a.clamp(0, 1).numpy()], axis=2)
+    if bits == 16 and fmt == "PNG" and arr.shape[2] > 1:
+        _write_png16(path, arr)
+        return
     if bits == 16 and arr.shape[2] == 1 and fmt in ("PNG", "TIFF"):
         img = Image.fromarray(np.round(arr[..., 0] * 65535.0).astype(np.uint16))
     else:
@@ -196,3 +250,13 @@ def save_image(
         img = img.convert("RGB")
     kwargs = {"quality": 95} if fmt == "JPEG" else {}
     atomic_write(path, lambda fh: img.save(fh, format=fmt, **kwargs))
+
+
+def _write_png16(path: Path, arr: np.ndarray) -> None:
+    """(H, W, C) values in [0, 1], C = 2, 3 or 4, as a 16-bit PNG (atomic)."""
+    import png
+
+    h, w, c = arr.shape
+    u16 = np.round(arr * 65535.0).astype(np.uint16).reshape(h, w * c)
+    writer = png.Writer(w, h, greyscale=c == 2, alpha=c in (2, 4), bitdepth=16)
+    atomic_write(path, lambda fh: writer.write(fh, u16))

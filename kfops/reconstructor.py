@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -30,7 +31,8 @@ import torch.nn.functional as F
 
 from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
-from .errors import ImageError, KfopsError
+from .errors import DivergenceError, ImageError, KfopsError
+from .guard import Snapshot, all_finite
 from .kernel_inr import (
     center_of_mass_loss,
     default_kernel_size,
@@ -69,6 +71,7 @@ class ReconConfig:
     crop: int | None = None
     final: str = "phase2"
     final_eps: float = 1e-2
+    max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
 
     def total_iterations(self) -> int:
@@ -164,18 +167,41 @@ class Reconstructor:
         def noise(shape):
             return torch.randn(shape, generator=g).to(dev)
 
+        params = [p for group in opt.param_groups for p in group["params"]]
+        snapshot = Snapshot([unet, kmodel], [opt])
+        lr_scale = [1.0]
+        self.recoveries = 0
+
         def set_lr(it: int, n: int) -> None:
             frac = it / max(n - 1, 1)
             lr_now = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
             for group in opt.param_groups:
-                group["lr"] = lr_now
+                group["lr"] = lr_now * lr_scale[0]
 
         def optimise(loss: torch.Tensor) -> None:
-            if not torch.isfinite(loss):
-                raise KfopsError("Phase 2 diverged (non-finite loss)")
+            """One Adam step; a non-finite loss or gradient restores the state at the
+            start of this timestep and halves the learning rate (at most max_recoveries
+            times, then DivergenceError)."""
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if bool(torch.isfinite(loss)):
+                loss.backward()
+            if not all_finite(loss, params):
+                self.recoveries += 1
+                if self.recoveries > cfg.max_recoveries:
+                    raise DivergenceError(
+                        f"Phase 2 diverged (NaN/inf) after {cfg.max_recoveries} restarts from "
+                        "the last good state with a lower learning rate"
+                    )
+                snapshot.restore()
+                lr_scale[0] *= 0.5
+                warnings.warn(
+                    "non-finite loss in Phase 2: restored the last good state, learning rate "
+                    "halved",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            else:
+                opt.step()
             history.append(loss.item())
             if progress is not None:
                 progress(len(history), total, history[-1])
@@ -184,7 +210,10 @@ class Reconstructor:
         stopped = False
         if cfg.mode == "dip":
             z = noise(x0_prev.shape) * 0.1
+            snapshot.take(0)
             for it in range(total):
+                if it % 20 == 0 and it:
+                    snapshot.take(it)
                 set_lr(it, total)
                 k = kmodel()
                 out = unet(z)
@@ -198,6 +227,7 @@ class Reconstructor:
                 iters = cfg.iters_first if i == n - 1 else cfg.iters
                 t_model = sub.timesteps[i : i + 1].to(dev)
                 xi = noise(x0_prev.shape)
+                snapshot.take(i)
                 for it in range(iters):
                     set_lr(it, iters)
                     k = kmodel()
@@ -227,6 +257,8 @@ class Reconstructor:
                 hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
             else:
                 hr = from_model(out.detach()).clamp(0, 1)
+        if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
+            raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         return ReconResult(hr=hr, kernel=kernel, history=history, seconds=time.perf_counter() - t0)
 
 

@@ -83,3 +83,40 @@ def test_kernel_command_and_errors(tiny_presets, tmp_path):
     )
     assert bad.exit_code == 7
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_upscale_leaves_no_output_and_resumes(tiny_presets, tmp_path, monkeypatch, sig):
+    import os
+    import signal
+
+    from kfops.diffusion import PatchPrior
+
+    smoke = dict(kfops.presets.PRIOR_PRESETS["smoke"], steps=40)
+    monkeypatch.setitem(kfops.presets.PRIOR_PRESETS, "cpu", smoke)
+    src, out = _lr(tmp_path), tmp_path / "sr.png"
+    fit = PatchPrior.fit
+    starts = []
+
+    def fit_with_interrupt(self, *args, **kwargs):
+        def callback(step, loss):
+            if step == 14 and len(starts) == 1:
+                os.kill(os.getpid(), getattr(signal, sig))
+
+        starts.append(None)
+        result = fit(self, *args, callback=callback, **kwargs)
+        starts.append(self.resumed_from)
+        return result
+
+    monkeypatch.setattr(PatchPrior, "fit", fit_with_interrupt)
+    args = ["upscale", str(src), "-s", "4", "-o", str(out), "--seed", "2"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 130, first.output
+    assert "interrupted" in first.output and "run the same command again" in first.output
+    assert "step 15/40" in first.output
+    assert not out.exists()
+    assert list((tmp_path / "cache" / "priors").glob("*.partial.pt"))
+    second = CliRunner().invoke(cli, args)
+    assert second.exit_code == 0, second.output
+    assert starts[-1] == 15 and "resumed prior training from step 15" in second.output
+    assert out.exists() and not list((tmp_path / "cache" / "priors").glob("*.partial.pt"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from kfops.errors import ImageError, OutputError
 from kfops.io import load_image, save_image
@@ -65,3 +65,44 @@ def test_truncated_file_and_nan_refusal(tmp_path):
     with pytest.raises(OutputError):
         save_image(torch.zeros(3, 4, 4), tmp_path / "x.gifx")
     assert [p.name for p in tmp_path.iterdir()] == ["t.png"]
+
+
+@pytest.mark.parametrize("planes", [2, 3, 4])
+def test_16bit_colour_png_round_trip_keeps_16_bits(tmp_path, planes):
+    import png
+
+    rng = np.random.default_rng(planes)
+    src = rng.integers(0, 65536, size=(9, 7, planes), dtype=np.uint16)
+    src[0, 0, 0] = 257 * 3 + 1  # not representable with 8 bits
+    p = tmp_path / "in.png"
+    with open(p, "wb") as fh:
+        png.Writer(7, 9, greyscale=planes == 2, alpha=planes in (2, 4), bitdepth=16).write(
+            fh, src.reshape(9, 7 * planes)
+        )
+    data = load_image(p)
+    colour = 1 if planes == 2 else 3
+    assert data.bits == 16 and data.pixels.shape == (1, colour, 9, 7)
+    assert (data.alpha is not None) == (planes in (2, 4))
+    got = np.round(data.pixels[0].permute(1, 2, 0).double().numpy() * 65535)
+    np.testing.assert_array_equal(got, src[..., :colour])
+    out = tmp_path / "out.png"
+    save_image(data.pixels.double(), out, alpha=data.alpha, bits=16)
+    _, _, rows, info = png.Reader(filename=str(out)).asDirect()
+    back = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(9, 7, planes)
+    assert info["bitdepth"] == 16
+    np.testing.assert_array_equal(back[..., :colour], src[..., :colour])
+    if planes in (2, 4):  # alpha passes through float32: within one 16-bit level
+        assert np.abs(back[..., -1].astype(int) - src[..., -1]).max() <= 1
+
+
+def test_16bit_png_orientation_matches_pillow_exif_transpose():
+    from kfops.io import _apply_orientation
+
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for orientation in range(1, 9):
+        im = Image.fromarray(a)
+        exif = im.getexif()
+        exif[0x0112] = orientation
+        im.info["exif"] = exif.tobytes()
+        want = np.asarray(ImageOps.exif_transpose(im))
+        np.testing.assert_array_equal(_apply_orientation(a[..., None], orientation)[..., 0], want)

@@ -104,3 +104,43 @@ def test_crop_then_backproject_returns_full_size():
     cfg = ReconConfig(crop=16, final="backproject", **TINY)
     res = Reconstructor(2, cfg).run(lr, prior)
     assert res.hr.shape == (1, 3, 64, 64)
+
+
+def _poisoning_run(when):
+    """Run TINY Phase 2 and set the U-Net's weights to NaN after the iterations in
+    ``when(done)``; returns the Reconstructor and its result."""
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    rec = Reconstructor(2, ReconConfig(**TINY))
+    orig_unet = kfops.reconstructor.UNet
+    made = []
+
+    def unet_factory(*args, **kwargs):
+        made.append(orig_unet(*args, **kwargs))
+        return made[-1]
+
+    def progress(done, total, loss):
+        if when(done):
+            with torch.no_grad():
+                next(made[0].parameters()).fill_(float("nan"))
+
+    kfops.reconstructor.UNet = unet_factory
+    try:
+        return rec, rec.run(lr, prior, progress=progress)
+    finally:
+        kfops.reconstructor.UNet = orig_unet
+
+
+def test_phase2_nan_restores_the_last_good_state():
+    with pytest.warns(RuntimeWarning, match="restored the last good state"):
+        rec, res = _poisoning_run(lambda done: done == 14)
+    assert rec.recoveries == 1
+    assert torch.isfinite(res.hr).all() and torch.isfinite(res.kernel).all()
+
+
+def test_phase2_persistent_nan_fails_clearly():
+    from kfops.errors import DivergenceError
+
+    with pytest.warns(RuntimeWarning), pytest.raises(DivergenceError, match="diverged"):
+        _poisoning_run(lambda done: True)

@@ -18,13 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ImageError, KfopsError
+from ..errors import DivergenceError, ImageError, Interrupted, KfopsError
+from ..guard import Snapshot, StopRequest, all_finite, scale_lr
 from .pdnet import PDNet
 from .schedule import DDPMSchedule
 
 __all__ = ["PatchPrior", "PriorConfig", "image_hash", "to_model", "from_model"]
 
 FORMAT_VERSION = 1
+CHECKPOINT_KIND = "kfops-prior-training"
 
 
 def to_model(img01: torch.Tensor) -> torch.Tensor:
@@ -73,6 +75,8 @@ class PatchPrior(nn.Module):
         self.schedule = DDPMSchedule.linear(cfg.T, cfg.beta_start, cfg.beta_end)
         self.trained_on: str | None = None
         self.trained_steps = 0
+        self.resumed_from = 0
+        self.recoveries = 0
 
     # ----------------------------------------------------------------- inference
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -127,12 +131,24 @@ class PatchPrior(nn.Module):
         generator: torch.Generator | None = None,
         progress: bool = True,
         callback=None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 250,
+        max_recoveries: int = 3,
     ) -> list[float]:
         """Train on one LR image (1|-, C, h, w) in [0, 1]. Returns the loss per step.
 
         Random ``crop``² crops (the whole image when it is smaller), ``batch`` crops per
         step, uniform t, v-prediction MSE, Adam with cosine annealing to 0. No flips or
         rotations. ``callback(step, loss)`` is called after every step.
+
+        Reliability: a non-finite loss or gradient restores the last good state (kept
+        every 50 steps) and halves the learning rate, at most ``max_recoveries`` times
+        (then :class:`DivergenceError`). With ``checkpoint``, the full training state
+        (weights, Adam, scheduler, generator, losses) is written there atomically every
+        ``checkpoint_every`` steps and when SIGINT/SIGTERM arrives (then
+        :class:`Interrupted` is raised); a later call with the same image, recipe and
+        checkpoint resumes from it, bit-identically on the CPU, and the file is removed
+        when training completes.
         """
         cfg = self.config
         steps = int(steps if steps is not None else cfg.steps)
@@ -146,44 +162,121 @@ class PatchPrior(nn.Module):
             )
         if min(img.shape[-2:]) < 8:
             raise ImageError(f"image {tuple(img.shape[-2:])} is too small to learn patches from")
+        if not bool(torch.isfinite(img).all()):
+            raise ImageError("the training image has NaN or inf values")
         dev = self._device()
         x_full = to_model(img.to(dev, torch.float32))
         ch, cw = min(crop, img.shape[-2]), min(crop, img.shape[-1])
         g = generator if generator is not None else torch.Generator().manual_seed(0)
-        opt = _adam(self.net.parameters(), lr)
+        params = list(self.net.parameters())
+        opt = _adam(params, lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
         losses: list[float] = []
+        recipe = {
+            "image": image_hash(img),
+            "config": asdict(cfg),
+            "steps": steps,
+            "crop": crop,
+            "lr": lr,
+            "batch": batch,
+        }
+        ckpt = Path(checkpoint) if checkpoint is not None else None
+        start, recoveries = 0, 0
+        if ckpt is not None and ckpt.exists():
+            state = _read_checkpoint(ckpt, recipe)
+            if state is not None:
+                self.net.load_state_dict(state["net"])
+                opt.load_state_dict(state["opt"])
+                sched.load_state_dict(state["sched"])
+                g.set_state(state["generator"])
+                losses = list(state["losses"])
+                start, recoveries = int(state["step"]), int(state["recoveries"])
+        self.resumed_from = start
+
+        def save_checkpoint(step: int) -> None:
+            if ckpt is not None:
+                _write_checkpoint(
+                    ckpt,
+                    {
+                        "kind": CHECKPOINT_KIND,
+                        "recipe": recipe,
+                        "step": step,
+                        "recoveries": recoveries,
+                        "losses": losses,
+                        "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+                        "opt": opt.state_dict(),
+                        "sched": sched.state_dict(),
+                        "generator": g.get_state(),
+                    },
+                )
+
+        snapshot = Snapshot([self.net], [opt])
         bar = _progress(steps, progress, "training prior")
+        if bar is not None and start:
+            bar.update(start)
         self.train()
-        for step in range(steps):
-            ys = torch.randint(0, img.shape[-2] - ch + 1, (batch,), generator=g).tolist()
-            xs = torch.randint(0, img.shape[-1] - cw + 1, (batch,), generator=g).tolist()
-            x0 = torch.cat(
-                [x_full[..., y : y + ch, x : x + cw] for y, x in zip(ys, xs, strict=True)]
-            )
-            t = torch.randint(0, len(self.schedule), (batch,), generator=g)
-            noise = torch.randn(x0.shape, generator=g).to(dev)
-            t = t.to(dev)
-            x_t = self.schedule.q_sample(x0, t, noise)
-            loss = F.mse_loss(self.net(x_t, t), self.schedule.v_target(x0, t, noise))
-            if not torch.isfinite(loss):
-                raise KfopsError(f"training diverged at step {step} (loss {loss.item()})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            if bar is not None:
-                bar.update(1)
-                if step % 10 == 0:
-                    bar.set_postfix(loss=f"{_ema(losses):.4f}")
-            if callback is not None:
-                callback(step, losses[-1])
+        with StopRequest() as stop:
+            snapshot.take(start)
+            for step in range(start, steps):
+                ys = torch.randint(0, img.shape[-2] - ch + 1, (batch,), generator=g).tolist()
+                xs = torch.randint(0, img.shape[-1] - cw + 1, (batch,), generator=g).tolist()
+                x0 = torch.cat(
+                    [x_full[..., y : y + ch, x : x + cw] for y, x in zip(ys, xs, strict=True)]
+                )
+                t = torch.randint(0, len(self.schedule), (batch,), generator=g)
+                noise = torch.randn(x0.shape, generator=g).to(dev)
+                t = t.to(dev)
+                x_t = self.schedule.q_sample(x0, t, noise)
+                loss = F.mse_loss(self.net(x_t, t), self.schedule.v_target(x0, t, noise))
+                opt.zero_grad(set_to_none=True)
+                if bool(torch.isfinite(loss)):
+                    loss.backward()
+                if not all_finite(loss, params):
+                    recoveries += 1
+                    if recoveries > max_recoveries:
+                        raise DivergenceError(
+                            f"prior training diverged (NaN/inf) at step {step} after "
+                            f"{max_recoveries} restarts from the last good state with a "
+                            "lower learning rate"
+                        )
+                    snapshot.restore()
+                    scale_lr(opt, 0.5, sched)
+                    _warn(
+                        f"non-finite loss at step {step}: restored step {snapshot.step}, "
+                        f"learning rate halved"
+                    )
+                    continue
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+                done = step + 1
+                if done % 50 == 0:
+                    snapshot.take(done)
+                if bar is not None:
+                    bar.update(1)
+                    if step % 10 == 0:
+                        bar.set_postfix(loss=f"{_ema(losses):.4f}")
+                if callback is not None:
+                    callback(step, losses[-1])
+                if stop and done < steps:
+                    if bar is not None:
+                        bar.close()
+                    save_checkpoint(done)
+                    where = f"; resumable from {ckpt}" if ckpt is not None else ""
+                    raise Interrupted(
+                        f"{stop.name} during prior training at step {done}/{steps}{where}",
+                        checkpoint=ckpt,
+                    )
+                if ckpt is not None and done % checkpoint_every == 0 and done < steps:
+                    save_checkpoint(done)
         if bar is not None:
             bar.close()
         self.eval()
-        self.trained_on = image_hash(img)
+        self.trained_on = recipe["image"]
         self.trained_steps += steps
+        self.recoveries = recoveries
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)
         return losses
 
     # ----------------------------------------------------------------- persistence
@@ -220,6 +313,32 @@ class PatchPrior(nn.Module):
         prior.trained_steps = int(state.get("trained_steps", 0))
         prior.eval()
         return prior
+
+
+def _read_checkpoint(path: Path, recipe: dict) -> dict | None:
+    """The training state in ``path`` if it was written for the same recipe, else None
+    (an unreadable or foreign file is ignored and later overwritten)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        return None
+    return state if state.get("recipe") == recipe else None
+
+
+def _write_checkpoint(path: Path, state: dict) -> None:
+    from ..io import atomic_write
+
+    buf = _io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _ema(values: list[float], n: int = 50) -> float:

@@ -1,0 +1,71 @@
+"""Peak-memory estimate of a blind SR run, checked before any work starts.
+
+The per-pixel costs were measured on the CPU (peak RSS of one Phase-2 iteration with
+gradients, and of back-projection, at two sizes; the slope is what grows with the image)
+and are rounded up: the estimate is meant to refuse runs that cannot fit, not to be exact.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import ResourceError
+
+__all__ = ["available_bytes", "check_memory", "estimate_bytes"]
+
+GIB = 1024**3
+BASE_BYTES = 512 * 1024**2  # interpreter, torch, weights, optimizer state
+PHASE2_BYTES_PER_CHANNEL = 150  # per HR pixel, per (PD width + U-Net base width)
+BACKPROJECT_BYTES = 40  # per HR pixel per colour channel (CG vectors, float32)
+
+
+def estimate_bytes(
+    lr_hw: tuple[int, int], channels: int, scale: int, recon_config, prior_config
+) -> int:
+    """Peak bytes of ``kf upscale``: the larger of Phase 2 (on the crop, or the whole
+    image) and the final back-projection of the whole image, plus a fixed base."""
+    h, w = lr_hw
+    if recon_config.crop is not None:
+        ph, pw = min(h, recon_config.crop), min(w, recon_config.crop)
+    else:
+        ph, pw = h, w
+    width = prior_config.hidden + recon_config.unet_base
+    phase2 = ph * pw * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
+    final = 0
+    if recon_config.crop is not None or recon_config.final == "backproject":
+        final = h * w * scale * scale * channels * BACKPROJECT_BYTES
+    crop = min(prior_config.crop, h) * min(prior_config.crop, w)
+    phase1 = crop * PHASE2_BYTES_PER_CHANNEL * prior_config.hidden * prior_config.batch
+    return BASE_BYTES + max(phase2, final, phase1)
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: CUDA free memory, or the OS's available memory."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def check_memory(needed: int, device: torch.device, what: str, hint: str = "") -> None:
+    """Raise :class:`ResourceError` when ``needed`` exceeds 90% of what is available."""
+    free = available_bytes(device)
+    if needed > 0.9 * free:
+        where = "GPU" if device.type == "cuda" else "RAM"
+        tail = f"; {hint}" if hint else ""
+        raise ResourceError(
+            f"{what} needs about {needed / GIB:.1f} GiB but only {free / GIB:.1f} GiB of "
+            f"{where} is available{tail}"
+        )

@@ -1,0 +1,51 @@
+"""The memory estimate refuses runs that cannot fit, before any work starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from kfcli.main import cli
+from kfops import memory
+from kfops.errors import ResourceError
+from kfops.presets import prior_config, recon_config
+
+
+def test_estimate_grows_with_the_image_and_the_paper_preset_costs_more():
+    cpu = [recon_config("cpu"), prior_config("cpu")]
+    paper = [recon_config("paper"), prior_config("paper")]
+    small = memory.estimate_bytes((128, 128), 3, 4, *cpu)
+    big = memory.estimate_bytes((1024, 1024), 3, 4, *cpu)
+    assert big > small > memory.BASE_BYTES
+    # the cpu preset works on a crop: only back-projection grows with the image
+    assert big - memory.BASE_BYTES == pytest.approx(1024 * 1024 * 16 * 3 * 40)
+    assert memory.estimate_bytes((512, 512), 3, 4, *paper) > 10 * memory.estimate_bytes(
+        (512, 512), 3, 4, *cpu
+    )
+
+
+def test_check_memory_refuses_with_the_numbers(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2 * memory.GIB)
+    memory.check_memory(memory.GIB, torch.device("cpu"), "job")
+    with pytest.raises(ResourceError, match=r"needs about 3\.0 GiB but only 2\.0 GiB of RAM"):
+        memory.check_memory(3 * memory.GIB, torch.device("cpu"), "job", "crop it")
+
+
+def test_available_memory_is_positive():
+    assert memory.available_bytes(torch.device("cpu")) > 0
+
+
+def test_upscale_refuses_too_large_a_job_before_starting(monkeypatch, tmp_path):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 256 * 1024**2)
+    monkeypatch.setenv("KFOPS_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "in.png"
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(src)
+    out = tmp_path / "out.png"
+    res = CliRunner().invoke(cli, ["upscale", str(src), "-s", "4", "-o", str(out)])
+    assert res.exit_code == ResourceError.exit_code
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "GiB" in lines[0] and "crop or downsize" in lines[0]
+    assert not out.exists() and not (tmp_path / "cache").exists()
