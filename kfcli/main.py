@@ -150,6 +150,14 @@ def _prepare(image: Path, kernel_spec: str, scale: int, out: Path, device: str):
     data = load_image(image)
     dev = _device(device)
     k = _kernel(kernel_spec).to(device=dev, dtype=torch.float32)
+    h, w = data.pixels.shape[-2:]
+    if k.shape[-2] > h or k.shape[-1] > w:
+        from kfops.errors import KernelError
+
+        raise KernelError(
+            f"kernel {kernel_spec} ({k.shape[-1]}x{k.shape[-2]}) is larger than the image "
+            f"{image} ({w}x{h})"
+        )
     return data, k, dev
 
 
@@ -569,7 +577,18 @@ cli.add_command(bench)
 
 
 def main() -> None:
-    cli(prog_name="kf")
+    """Entry point: click's own usage errors also become one ``kf: error:`` line."""
+    try:
+        code = cli.main(prog_name="kf", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        _fail(exc.format_message().replace("\n", " ") + hint, exc.exit_code)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,13 @@ def test_grey_and_alpha_are_kept(runner, tmp_path):
         ),
         (["degrade", "{img}", "--kernel", "box:2", "-s", "2", "-o", "{badext}"], 7, "extension"),
         (["degrade", "{tiny}", "--kernel", "box:2", "-s", "4", "-o", "{out}"], 6, "smaller"),
+        (["degrade", "{img}", "--kernel", "box:80", "-s", "2", "-o", "{out}"], 5, "larger than"),
+        (["backproject", "{img}", "--kernel", "{big}", "-s", "2", "-o", "{out}"], 5, "larger"),
+        (["degrade", "{trunc}", "--kernel", "box:2", "-s", "2", "-o", "{out}"], 6, "truncated"),
+        (["upscale", "{tiny}", "-s", "4", "-o", "{out}"], 6, "minimum 16"),
+        (["upscale", "{img}", "-s", "5", "-o", "{out}"], 4, "2, 3 or 4"),
+        (["upscale", "{img}", "-s", "4", "-o", "{out}", "--save-kernel", "{badext}"], 7, ".npy"),
+        (["kernel", "{img}", "-s", "4", "-o", "{badext}"], 7, ".npy or .png"),
     ],
 )
 def test_bad_input_gives_one_line_and_no_output(runner, tmp_path, args, code, words):
@@ -100,6 +108,9 @@ def test_bad_input_gives_one_line_and_no_output(runner, tmp_path, args, code, wo
     np.save(tmp_path / "nan.npy", np.full((3, 3), np.nan))
     np.save(tmp_path / "zeros.npy", np.zeros((3, 3)))
     np.save(tmp_path / "k3d.npy", np.ones((2, 3, 3)))
+    np.save(tmp_path / "big.npy", np.ones((70, 70)))
+    good = _img(tmp_path, "good.png")
+    (tmp_path / "trunc.png").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     names = {
         "missing": tmp_path / "nope.png",
         "text": tmp_path / "t.txt",
@@ -109,6 +120,8 @@ def test_bad_input_gives_one_line_and_no_output(runner, tmp_path, args, code, wo
         "nan": tmp_path / "nan.npy",
         "zeros": tmp_path / "zeros.npy",
         "k3d": tmp_path / "k3d.npy",
+        "big": tmp_path / "big.npy",
+        "trunc": tmp_path / "trunc.png",
         "out": tmp_path / "out.png",
         "nodir": tmp_path / "no" / "out.png",
         "badext": tmp_path / "out.xyz",
@@ -132,3 +145,45 @@ def test_torch_is_not_imported_for_help():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
     assert torch.__version__  # torch itself is importable
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_read_only_output_folder(runner, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    res = runner.invoke(
+        cli,
+        ["degrade", str(_img(tmp_path)), "--kernel", "box:2", "-s", "2", "-o", str(ro / "o.png")],
+    )
+    assert res.exit_code == 7 and "not writable" in res.output
+    assert not list(ro.iterdir())
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["upscale", "x.png", "-s", "2.5", "-o", "o.png"], "not a valid integer"),
+        (["upscale", "x.png", "-o", "o.png"], "Missing option"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line_too(tmp_path, argv, words):
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "kfcli.main", *argv], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kf: error:") and words in lines[0], lines
+
+
+def test_version_and_help_exit_zero(tmp_path):
+    import subprocess
+    import sys
+
+    for flag in ("--version", "--help"):
+        res = subprocess.run([sys.executable, "-m", "kfcli.main", flag], capture_output=True)
+        assert res.returncode == 0 and res.stdout
