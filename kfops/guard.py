@@ -20,9 +20,11 @@ __all__ = ["StopRequest", "Snapshot", "all_finite", "scale_lr"]
 
 
 class StopRequest:
-    """Context manager; ``bool(stop)`` is True once SIGINT or SIGTERM was received."""
+    """Context manager; ``bool(stop)`` is True once SIGINT or SIGTERM was received.
+    With ``enabled=False`` it installs nothing (signals keep their usual effect)."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.signal: int | None = None
         self._previous: dict[int, object] = {}
 
@@ -35,7 +37,7 @@ class StopRequest:
         self.signal = signum
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self

@@ -102,3 +102,12 @@ def test_persistent_nan_fails_with_a_clear_error():
         next(prior.net.parameters()).fill_(float("inf"))
     with pytest.warns(RuntimeWarning), pytest.raises(DivergenceError, match="diverged"):
         _fit(prior, img, max_recoveries=2)
+
+
+def test_without_a_checkpoint_ctrl_c_is_a_plain_keyboard_interrupt():
+    def interrupt(step, loss):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(PatchPrior(hidden=8), _image(), callback=interrupt)

@@ -146,7 +146,8 @@ class PatchPrior(nn.Module):
         (then :class:`DivergenceError`). With ``checkpoint``, the full training state
         (weights, Adam, scheduler, generator, losses) is written there atomically every
         ``checkpoint_every`` steps and when SIGINT/SIGTERM arrives (then
-        :class:`Interrupted` is raised); a later call with the same image, recipe and
+        :class:`Interrupted` is raised; without ``checkpoint`` signals keep their usual
+        effect, e.g. KeyboardInterrupt); a later call with the same image, recipe and
         checkpoint resumes from it, bit-identically on the CPU, and the file is removed
         when training completes.
         """
@@ -215,7 +216,7 @@ class PatchPrior(nn.Module):
         if bar is not None and start:
             bar.update(start)
         self.train()
-        with StopRequest() as stop:
+        with StopRequest(enabled=ckpt is not None) as stop:
             snapshot.take(start)
             for step in range(start, steps):
                 ys = torch.randint(0, img.shape[-2] - ch + 1, (batch,), generator=g).tolist()
