@@ -135,13 +135,7 @@ def _read_png16(p: Path, orientation: int) -> ImageData:
         raise ImageError(f"{p}: cannot decode image ({exc})".splitlines()[0]) from None
     planes = int(info["planes"])
     arr = arr.reshape(height, width, planes).astype(np.float64) / 65535.0
-    arr = _apply_orientation(arr, orientation)
-    alpha = None
-    if info.get("alpha"):
-        alpha = torch.from_numpy(np.ascontiguousarray(arr[..., -1])).float()[None, None]
-        arr = arr[..., :-1]
-    pixels = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()[None]
-    return ImageData(pixels=pixels, alpha=alpha, bits=16)
+    return _image_data(_apply_orientation(arr, orientation), bool(info.get("alpha")), 16)
 
 
 def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -161,7 +155,7 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
 def _to_data(im, p: Path) -> ImageData:
     mode = im.mode
     bits = 8
-    alpha = None
+    has_alpha = False
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, dtype=np.float64)
         bits = 16
@@ -182,11 +176,18 @@ def _to_data(im, p: Path) -> ImageData:
         arr = np.asarray(im, dtype=np.float64) / 255.0
         if arr.ndim == 2:
             arr = arr[..., None]
-        if im.mode in ("LA", "RGBA"):
-            alpha = torch.from_numpy(np.ascontiguousarray(arr[..., -1])).float()[None, None]
-            arr = arr[..., :-1]
+        has_alpha = im.mode in ("LA", "RGBA")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageError(f"{p}: image has no pixels")
+    return _image_data(arr, has_alpha, bits)
+
+
+def _image_data(arr: np.ndarray, has_alpha: bool, bits: int) -> ImageData:
+    """(H, W, C) float64 in [0, 1], alpha last when ``has_alpha`` -> ImageData."""
+    alpha = None
+    if has_alpha:
+        alpha = torch.from_numpy(np.ascontiguousarray(arr[..., -1])).float()[None, None]
+        arr = arr[..., :-1]
     pixels = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()[None]
     return ImageData(pixels=pixels, alpha=alpha, bits=bits)
 

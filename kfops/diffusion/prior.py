@@ -195,21 +195,20 @@ class PatchPrior(nn.Module):
         self.resumed_from = start
 
         def save_checkpoint(step: int) -> None:
-            if ckpt is not None:
-                _write_checkpoint(
-                    ckpt,
-                    {
-                        "kind": CHECKPOINT_KIND,
-                        "recipe": recipe,
-                        "step": step,
-                        "recoveries": recoveries,
-                        "losses": losses,
-                        "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-                        "opt": opt.state_dict(),
-                        "sched": sched.state_dict(),
-                        "generator": g.get_state(),
-                    },
-                )
+            _torch_save_atomic(
+                ckpt,
+                {
+                    "kind": CHECKPOINT_KIND,
+                    "recipe": recipe,
+                    "step": step,
+                    "recoveries": recoveries,
+                    "losses": losses,
+                    "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "generator": g.get_state(),
+                },
+            )
 
         snapshot = Snapshot([self.net], [opt])
         bar = _progress(steps, progress, "training prior")
@@ -259,13 +258,13 @@ class PatchPrior(nn.Module):
                         bar.set_postfix(loss=f"{_ema(losses):.4f}")
                 if callback is not None:
                     callback(step, losses[-1])
-                if stop and done < steps:
+                if stop and done < steps:  # only set when there is a checkpoint
                     if bar is not None:
                         bar.close()
                     save_checkpoint(done)
-                    where = f"; resumable from {ckpt}" if ckpt is not None else ""
                     raise Interrupted(
-                        f"{stop.name} during prior training at step {done}/{steps}{where}",
+                        f"{stop.name} during prior training at step {done}/{steps}; "
+                        f"resumable from {ckpt}",
                         checkpoint=ckpt,
                     )
                 if ckpt is not None and done % checkpoint_every == 0 and done < steps:
@@ -283,8 +282,6 @@ class PatchPrior(nn.Module):
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
         """Write config, weights, schedule and the training image hash (atomically)."""
-        from ..io import atomic_write
-
         state = {
             "format": FORMAT_VERSION,
             "config": asdict(self.config),
@@ -293,9 +290,7 @@ class PatchPrior(nn.Module):
             "trained_on": self.trained_on,
             "trained_steps": self.trained_steps,
         }
-        buf = _io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(Path(path), lambda fh: fh.write(buf.getvalue()))
+        _torch_save_atomic(Path(path), state)
 
     @classmethod
     def load(cls, path: str | Path, map_location="cpu") -> PatchPrior:
@@ -328,7 +323,7 @@ def _read_checkpoint(path: Path, recipe: dict) -> dict | None:
     return state if state.get("recipe") == recipe else None
 
 
-def _write_checkpoint(path: Path, state: dict) -> None:
+def _torch_save_atomic(path: Path, state: dict) -> None:
     from ..io import atomic_write
 
     buf = _io.BytesIO()
