@@ -42,7 +42,9 @@ def recon_config(preset: str, **overrides):
 # and 20 after, Adam 1e-4 -> 1e-5 per t, U-Net 32 -> 512 over 5 levels, SIREN 5×256, ω=5);
 # T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the most
 # textured 40×40 LR crop with a narrower, shallower U-Net on a respaced schedule, then the
-# whole image is super-resolved by back-projection with the estimated kernel.
+# whole image is super-resolved by back-projection with the estimated kernel. The INR
+# learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of
+# 6 cases (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go").
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -63,6 +65,7 @@ RECON_PRESETS: dict[str, dict] = {
         iters=15,
         lr=1e-3,
         lr_min=1e-4,
+        kernel_lr=3e-4,
         unet_base=16,
         unet_levels=4,
         crop=40,

@@ -50,11 +50,14 @@ MODES = ("dip", "unet_only", "pd_unet", "full")
 @dataclass
 class ReconConfig:
     """Phase-2 settings. ``t_start`` is T_nd; ``steps`` the number of timesteps visited
-    (None = every t from t_start to 0, as published); ``crop`` an LR crop (pixels) on which
-    the kernel is estimated (None = the whole image); ``final`` = 'phase2' (return the
-    Phase-2 image; needs crop=None) or 'backproject' (SR of the whole image with the
-    estimated kernel, Tikhonov damping ``final_eps``: an estimated kernel is uncertain, so
-    it is damped 10× more than back-projection's default for a known kernel)."""
+    (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
+    peak learning rate (None = ``lr``, as published; annealed by the same factor as
+    ``lr``); ``crop`` an LR crop (pixels) on which the kernel is estimated (None = the
+    whole image);
+    ``final`` = 'phase2' (return the Phase-2 image; needs crop=None) or 'backproject' (SR
+    of the whole image with the estimated kernel, Tikhonov damping ``final_eps``: an
+    estimated kernel is uncertain, so it is damped 10× more than back-projection's default
+    for a known kernel)."""
 
     t_start: int = 400
     steps: int | None = None
@@ -62,6 +65,7 @@ class ReconConfig:
     iters: int = 20
     lr: float = 1e-4
     lr_min: float = 1e-5
+    kernel_lr: float | None = None
     unet_base: int = 32
     unet_levels: int = 5
     kernel_size: int | None = None
@@ -153,7 +157,15 @@ class Reconstructor:
             prior = prior.to(dev).eval().requires_grad_(False)
         y = to_model(lr)
         x0_prev = to_model(bicubic_upsample(lr, s).clamp(0, 1))
-        opt = torch.optim.Adam(list(unet.parameters()) + list(kmodel.parameters()), lr=cfg.lr)
+        # the kernel model may run at its own peak rate (annealed by the same factor)
+        kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
+        opt = torch.optim.Adam(
+            [
+                {"params": list(unet.parameters()), "ratio": 1.0},
+                {"params": list(kmodel.parameters()), "ratio": kernel_ratio},
+            ],
+            lr=cfg.lr,
+        )
         schedule = prior.schedule if prior is not None else _default_schedule()
         t_start = min(cfg.t_start, len(schedule) - 1)
         sub = _sub_schedule(schedule, t_start, cfg.steps)
@@ -176,7 +188,7 @@ class Reconstructor:
             frac = it / max(n - 1, 1)
             lr_now = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
             for group in opt.param_groups:
-                group["lr"] = lr_now * lr_scale[0]
+                group["lr"] = lr_now * lr_scale[0] * group["ratio"]
 
         def optimise(loss: torch.Tensor) -> None:
             """One Adam step; a non-finite loss or gradient restores the state at the

@@ -106,6 +106,26 @@ def test_crop_then_backproject_returns_full_size():
     assert res.hr.shape == (1, 3, 64, 64)
 
 
+def test_kernel_learning_rate_applies_to_the_kernel_model_only():
+    """kernel_lr=0 freezes the kernel at its initialisation while the U-Net still learns;
+    the default (None) trains both at ``lr``."""
+    lr, _ = _problem()
+
+    def run(kernel_lr):
+        cfg = ReconConfig(mode="dip", kernel_lr=kernel_lr, **dict(TINY, iters_first=6))
+        return Reconstructor(2, cfg).run(lr, None, generator=torch.Generator().manual_seed(3))
+
+    # Phase 2 seeds its initialisation with the generator's first draw
+    init_seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(3)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        k_init = make_kernel_model("inr", 8)().detach()
+    frozen, free = run(0.0), run(None)
+    assert torch.allclose(frozen.kernel, k_init, atol=1e-7)
+    assert not torch.allclose(free.kernel, k_init, atol=1e-4)
+    assert frozen.history[-1] < frozen.history[0]  # the U-Net still fits
+
+
 def _poisoning_run(when):
     """Run TINY Phase 2 and set the U-Net's weights to NaN after the iterations in
     ``when(done)``; returns the Reconstructor and its result."""
