@@ -53,11 +53,10 @@ class ReconConfig:
     (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``crop`` an LR crop (pixels) on which the kernel is estimated (None = the
-    whole image);
-    ``final`` = 'phase2' (return the Phase-2 image; needs crop=None) or 'backproject' (SR
-    of the whole image with the estimated kernel, Tikhonov damping ``final_eps``: an
-    estimated kernel is uncertain, so it is damped 10× more than back-projection's default
-    for a known kernel)."""
+    whole image); ``final`` = 'phase2' (return the Phase-2 image; needs crop=None) or
+    'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
+    ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
+    back-projection's default for a known kernel)."""
 
     t_start: int = 400
     steps: int | None = None
