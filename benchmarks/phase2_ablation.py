@@ -9,7 +9,8 @@ Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussia
 512² Set14 centre crops (LR 128²). One prior is trained per (image, kernel) with the cpu
 recipe and cached under ``--priors``, so every variant sees the same prior. Rows are
 appended to ``--out`` as they finish (tab-separated: variant, image, kernel, ΔPSNR dB,
-NCC, seconds).
+NCC, seconds). ``--kernels DIR`` also saves every estimated kernel there as
+``IMAGE__KERNEL__VARIANT.npy`` (the input of ``benchmarks.final_step``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kfops import bench, bicubic_upsample, degrade
@@ -51,8 +53,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("phase2_ablation.tsv"))
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kernels", type=Path, default=None)
     args = ap.parse_args()
     args.priors.mkdir(parents=True, exist_ok=True)
+    if args.kernels is not None:
+        args.kernels.mkdir(parents=True, exist_ok=True)
     kernels = _kernels()
     hr_dir = data_dir() / "sr_testsets" / "Set14" / "HR"
     for spec in args.variants:
@@ -77,6 +82,9 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 gain = psnr_y(res.hr, hr) - psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
                 ncc = kernel_ncc(res.kernel.double(), k.double())
+                if args.kernels is not None:
+                    stem = f"{image}__{kname}__{name.replace('/', '_')}"
+                    np.save(args.kernels / f"{stem}.npy", res.kernel.double().numpy())
                 line = f"{name}\t{image}\t{kname}\t{gain:+.2f}\t{ncc:.3f}\t{seconds:.0f}"
                 print(line, flush=True)
                 with open(args.out, "a") as fh:

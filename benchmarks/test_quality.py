@@ -1,7 +1,9 @@
 """Quality run on the development benchmark (minutes per image; ``pytest benchmarks/ -m
 quality``): Set5/Set14 crops × Levin + stress + Gaussian kernels, ×4, LR 128×128.
 Methods: bicubic, GT-kernel back-projection and the blind ``kfops`` CPU preset. Results go
-to ``$KFOPS_QUALITY_OUT`` (default ``benchmarks/results/quality``), resumable."""
+to ``$KFOPS_QUALITY_OUT`` (default ``benchmarks/results/quality``), resumable. The first
+``$KFOPS_QUALITY_IMAGES`` (default 2) images are used, or the Set14 images named in
+``$KFOPS_QUALITY_ONLY`` (comma-separated stems, e.g. ``barbara``)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ def test_blind_sr_development_benchmark():
         pytest.skip("development data not found")
     out = Path(os.environ.get("KFOPS_QUALITY_OUT", Path(__file__).parent / "results" / "quality"))
     limit = int(os.environ.get("KFOPS_QUALITY_IMAGES", "2"))
+    only = os.environ.get("KFOPS_QUALITY_ONLY")
+    images = [images_dir / f"{n}.png" for n in only.split(",")] if only else images_dir
     kernels = bench.load_kernel_set("levin,stress,gauss", size=24)
     gauss = sorted(k for k in kernels if k.startswith("gauss"))
     kernels = {k: v for k, v in kernels.items() if not k.startswith("gauss") or k == gauss[0]}
     rows = bench.run_benchmark(
-        images_dir,
+        images,
         kernels,
         out,
         methods=("bicubic", "gt-backprojection", "kfops"),

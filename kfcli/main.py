@@ -368,6 +368,7 @@ def _run_blind(
     seed: int,
     time_budget: float | None,
     quiet: bool,
+    kernel_only: bool = False,
 ):
     import time
 
@@ -396,6 +397,8 @@ def _run_blind(
     if not quiet and cached:
         click.echo("phase 1/2: reusing the cached prior for this image", err=True)
     cfg = recon_config(preset)
+    if kernel_only and cfg.final == "tv":  # the SR image is not kept: skip its refinement
+        cfg.final = "backproject"
     bar = None
     if not quiet:
         from tqdm.auto import tqdm
@@ -565,7 +568,7 @@ def kernel_cmd(
     import kfops
 
     _check_kernel_path(out)
-    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
+    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet, True)
     kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
     if not quiet:
         click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")

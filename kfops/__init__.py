@@ -2,10 +2,10 @@
 
 Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :func:`degrade_kernel_grad`), the linear operator :class:`Degradation`, non-blind
-:func:`backproject`, the patch-diffusion prior :class:`PatchPrior` (Phase 1), the kernel
-model :class:`KernelINR`, the refinement :class:`UNet` and :class:`Reconstructor`
-(Phase 2), and the modules :mod:`kfops.kernels`, :mod:`kfops.io`, :mod:`kfops.metrics`,
-:mod:`kfops.presets`.
+:func:`backproject` and its TV refinement :func:`tv_refine`, the patch-diffusion prior
+:class:`PatchPrior` (Phase 1), the kernel model :class:`KernelINR`, the refinement
+:class:`UNet` and :class:`Reconstructor` (Phase 2), and the modules :mod:`kfops.kernels`,
+:mod:`kfops.io`, :mod:`kfops.metrics`, :mod:`kfops.presets`.
 """
 
 from . import _ext, errors, io, kernels, metrics, presets
@@ -13,6 +13,7 @@ from .degradation import Degradation, backproject, bicubic_upsample, conjugate_g
 from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
 from .kernel_inr import KernelINR
+from .nonblind import tv_refine
 from .ops import degrade, degrade_adjoint, degrade_kernel_grad
 from .reconstructor import ReconConfig, ReconResult, Reconstructor
 from .unet import UNet
@@ -47,5 +48,6 @@ __all__ = [
     "kernels",
     "metrics",
     "presets",
+    "tv_refine",
 ]
 __version__ = "0.1.0"

@@ -19,13 +19,15 @@ GIB = 1024**3
 BASE_BYTES = 512 * 1024**2  # interpreter, torch, weights, optimizer state
 PHASE2_BYTES_PER_CHANNEL = 150  # per HR pixel, per (PD width + U-Net base width)
 BACKPROJECT_BYTES = 40  # per HR pixel per colour channel (CG vectors, float32)
+TV_REFINE_BYTES = 100  # the same for the TV refinement (iterate, Adam moments, autograd)
 
 
 def estimate_bytes(
     lr_hw: tuple[int, int], channels: int, scale: int, recon_config, prior_config
 ) -> int:
     """Peak bytes of ``kf upscale``: the larger of Phase 2 (on the crop, or the whole
-    image) and the final back-projection of the whole image, plus a fixed base."""
+    image) and the final SR of the whole image (back-projection, possibly TV-refined),
+    plus a fixed base."""
     h, w = lr_hw
     if recon_config.crop is not None:
         ph, pw = min(h, recon_config.crop), min(w, recon_config.crop)
@@ -34,7 +36,9 @@ def estimate_bytes(
     width = prior_config.hidden + recon_config.unet_base
     phase2 = ph * pw * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
     final = 0
-    if recon_config.crop is not None or recon_config.final == "backproject":
+    if recon_config.final == "tv":
+        final = h * w * scale * scale * channels * TV_REFINE_BYTES
+    elif recon_config.crop is not None or recon_config.final == "backproject":
         final = h * w * scale * scale * channels * BACKPROJECT_BYTES
     crop = min(prior_config.crop, h) * min(prior_config.crop, w)
     phase1 = crop * PHASE2_BYTES_PER_CHANNEL * prior_config.hidden * prior_config.batch

@@ -39,12 +39,14 @@ from .kernel_inr import (
     make_kernel_model,
     target_center,
 )
+from .nonblind import tv_refine
 from .ops import degrade
 from .unet import UNet
 
 __all__ = ["ReconConfig", "Reconstructor", "ReconResult", "select_crop"]
 
 MODES = ("dip", "unet_only", "pd_unet", "full")
+FINALS = ("phase2", "backproject", "tv")
 
 
 @dataclass
@@ -53,10 +55,12 @@ class ReconConfig:
     (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``crop`` an LR crop (pixels) on which the kernel is estimated (None = the
-    whole image); ``final`` = 'phase2' (return the Phase-2 image; needs crop=None) or
+    whole image); ``final`` = 'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
-    back-projection's default for a known kernel)."""
+    back-projection's default for a known kernel) or 'tv' (that back-projection refined
+    by ``final_iters`` Adam steps under a Charbonnier TV prior of weight ``final_tv``,
+    :func:`kfops.nonblind.tv_refine`)."""
 
     t_start: int = 400
     steps: int | None = None
@@ -74,6 +78,8 @@ class ReconConfig:
     crop: int | None = None
     final: str = "phase2"
     final_eps: float = 1e-2
+    final_tv: float = 1e-3
+    final_iters: int = 100
     max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
 
@@ -119,6 +125,8 @@ class Reconstructor:
         self.config = config or ReconConfig()
         if self.config.mode not in MODES:
             raise ValueError(f"unknown mode {self.config.mode!r}; expected one of {MODES}")
+        if self.config.final not in FINALS:
+            raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
 
     def run(
         self,
@@ -264,10 +272,20 @@ class Reconstructor:
                     break
         with torch.no_grad():
             kernel = kmodel().detach()
-            if cfg.final == "backproject" or cfg.crop is not None:
-                hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
-            else:
-                hr = from_model(out.detach()).clamp(0, 1)
+        if cfg.final == "tv":
+            hr = tv_refine(
+                lr_full,
+                kernel,
+                s,
+                cfg.final_tv,
+                cfg.final_iters,
+                eps=cfg.final_eps,
+                deadline=deadline,
+            )
+        elif cfg.final == "backproject" or cfg.crop is not None:
+            hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
+        else:
+            hr = from_model(out.detach()).clamp(0, 1)
         if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
             raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         return ReconResult(hr=hr, kernel=kernel, history=history, seconds=time.perf_counter() - t0)

@@ -20,8 +20,8 @@ def test_estimate_grows_with_the_image_and_the_paper_preset_costs_more():
     small = memory.estimate_bytes((128, 128), 3, 4, *cpu)
     big = memory.estimate_bytes((1024, 1024), 3, 4, *cpu)
     assert big > small > memory.BASE_BYTES
-    # the cpu preset works on a crop: only back-projection grows with the image
-    assert big - memory.BASE_BYTES == pytest.approx(1024 * 1024 * 16 * 3 * 40)
+    # the cpu preset works on a crop: only the final SR of the whole image grows with it
+    assert big - memory.BASE_BYTES == pytest.approx(1024 * 1024 * 16 * 3 * memory.TV_REFINE_BYTES)
     assert memory.estimate_bytes((512, 512), 3, 4, *paper) > 10 * memory.estimate_bytes(
         (512, 512), 3, 4, *cpu
     )

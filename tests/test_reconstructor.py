@@ -97,13 +97,20 @@ def test_same_seed_reproduces():
     assert torch.equal(runs[0].hr, runs[1].hr) and torch.equal(runs[0].kernel, runs[1].kernel)
 
 
-def test_crop_then_backproject_returns_full_size():
+@pytest.mark.parametrize("final", ["backproject", "tv"])
+def test_crop_then_final_sr_returns_full_size(final):
     lr, _ = _problem()
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
-    cfg = ReconConfig(crop=16, final="backproject", **TINY)
+    cfg = ReconConfig(crop=16, final=final, final_iters=5, **TINY)
     res = Reconstructor(2, cfg).run(lr, prior)
     assert res.hr.shape == (1, 3, 64, 64)
+    assert float(res.hr.min()) >= 0 and float(res.hr.max()) <= 1
+
+
+def test_unknown_final_step_is_refused():
+    with pytest.raises(ValueError, match="final"):
+        Reconstructor(2, ReconConfig(final="wiener"))
 
 
 def test_kernel_learning_rate_applies_to_the_kernel_model_only():

@@ -1,0 +1,75 @@
+"""Non-blind SR with an estimated kernel: back-projection refined under an edge-preserving
+prior.
+
+:func:`tv_refine` minimises
+
+    ‖(x ⊛ k)↓s − y‖² / n  +  λ · Σ √(|∇x|² + δ²) / n          (n = number of LR values)
+
+over the HR image x, starting from the damped back-projection and taking a fixed number
+of Adam steps with a cosine-annealed step size. The Charbonnier total variation
+(δ = ``smooth``) fills the null space of the degradation with sharp edges instead of the
+bicubic guess that back-projection keeps there. Gradients of the data term go through the
+fused ``degrade`` op, so the refinement runs wherever the op does (CPU or CUDA).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .degradation import backproject
+from .errors import ShapeError
+from .ops import degrade
+
+__all__ = ["charbonnier_tv", "tv_refine"]
+
+
+def charbonnier_tv(x: torch.Tensor, smooth: float = 1e-2) -> torch.Tensor:
+    """Σ √(dx² + dy² + δ²) over (B, C, H, W), forward differences, per channel."""
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return torch.sqrt(dx * dx + dy * dy + smooth * smooth).sum()
+
+
+def tv_refine(
+    lr: torch.Tensor,
+    kernel: torch.Tensor,
+    scale: int,
+    weight: float = 1e-3,
+    iters: int = 100,
+    *,
+    eps: float = 1e-2,
+    smooth: float = 1e-2,
+    step: float = 2e-3,
+    padding: str = "reflect",
+    deadline: float | None = None,
+) -> torch.Tensor:
+    """Non-blind SR of ``lr`` (B, C, h, w) in [0, 1] with ``kernel`` (K, K): the
+    back-projection (Tikhonov damping ``eps``) refined by ``iters`` Adam steps (peak step
+    ``step``, cosine-annealed) on the data term plus ``weight`` × Charbonnier TV. Returns
+    (B, C, s·h, s·w) clamped to [0, 1]. ``deadline`` (time.monotonic) ends the refinement
+    early with the latest iterate (the back-projection at worst)."""
+    if lr.dim() != 4:
+        raise ShapeError(f"lr must be (B, C, h, w), got {tuple(lr.shape)}")
+    y = lr.float()
+    k = kernel.to(device=y.device, dtype=y.dtype)
+    x0 = backproject(y, k, scale, padding, eps=eps)
+    if iters <= 0:
+        return x0
+    n = y.numel()
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=step)
+    with torch.enable_grad():
+        for it in range(iters):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            for group in opt.param_groups:
+                group["lr"] = step * 0.5 * (1 + math.cos(math.pi * it / iters))
+            residual = degrade(x, k, scale, padding, check_values=False) - y
+            loss = (residual * residual).sum() / n + weight * charbonnier_tv(x, smooth) / n
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return x.detach().clamp(0, 1)
