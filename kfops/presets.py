@@ -82,6 +82,7 @@ RECON_PRESETS: dict[str, dict] = {
         unet_base=4,
         unet_levels=3,
         crop=16,
-        final="backproject",
+        final="tv",
+        final_iters=3,
     ),
 }

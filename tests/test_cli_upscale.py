@@ -59,6 +59,25 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
     assert np.array_equal(first, np.asarray(Image.open(out)))  # same seed, same output
 
 
+def test_only_upscale_pays_for_the_tv_refinement(tiny_presets, tmp_path, monkeypatch):
+    calls = []
+    real = kfops.reconstructor.tv_refine
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kfops.reconstructor, "tv_refine", counting)
+    src = _lr(tmp_path)
+    res = CliRunner().invoke(cli, ["kernel", str(src), "-s", "4", "-o", str(tmp_path / "k.npy")])
+    assert res.exit_code == 0, res.output
+    assert calls == []
+    out = tmp_path / "sr.png"
+    res = CliRunner().invoke(cli, ["upscale", str(src), "-s", "4", "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    assert calls == [1] and Image.open(out).size == (128, 96)
+
+
 def test_kernel_command_and_errors(tiny_presets, tmp_path):
     src = _lr(tmp_path, "L")
     res = CliRunner().invoke(
