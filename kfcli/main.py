@@ -568,7 +568,7 @@ def kernel_cmd(
     import kfops
 
     _check_kernel_path(out)
-    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet, True)
+    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet, kernel_only=True)
     kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
     if not quiet:
         click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")
