@@ -10,7 +10,9 @@ Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussia
 recipe and cached under ``--priors``, so every variant sees the same prior. Rows are
 appended to ``--out`` as they finish (tab-separated: variant, image, kernel, ΔPSNR dB,
 NCC, seconds). ``--kernels DIR`` also saves every estimated kernel there as
-``IMAGE__KERNEL__VARIANT.npy`` (the input of ``benchmarks.final_step``).
+``IMAGE__KERNEL__VARIANT.npy`` (the input of ``benchmarks.final_step``). ``--luma``
+trains the prior and runs Phase 2 on the BT.601 luma of the LR image alone, then applies
+the preset's final step to the RGB image with that kernel (variant names get ``@y``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kfops import bench, bicubic_upsample, degrade
+from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.diffusion import PatchPrior
 from kfops.kernels import data_dir
 from kfops.metrics import kernel_ncc, psnr_y
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kernels", type=Path, default=None)
+    ap.add_argument("--luma", action="store_true", help="prior and Phase 2 on the luma only")
     args = ap.parse_args()
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
@@ -62,25 +65,39 @@ def main() -> None:
     hr_dir = data_dir() / "sr_testsets" / "Set14" / "HR"
     for spec in args.variants:
         name, overrides = _variant(spec)
+        name = f"{name}@y" if args.luma else name
         for image in args.images.split(","):
             hr = bench._load_hr(hr_dir / f"{image}.png", 512, 4, None)
             for kname, k in kernels.items():
                 lr = degrade(hr, k, 4, "reflect")
-                cached = args.priors / f"{image}_{kname}_{args.seed}.pt"
+                src = _luma(lr) if args.luma else lr
+                tag = "_y" if args.luma else ""
+                cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
                 if cached.exists():
                     prior = PatchPrior.load(cached)
                 else:
-                    prior = PatchPrior(prior_config("cpu"))
+                    prior = PatchPrior(prior_config("cpu", channels=src.shape[1]))
                     gen = torch.Generator().manual_seed(args.seed)
-                    prior.fit(lr, generator=gen, progress=False)
+                    prior.fit(src, generator=gen, progress=False)
                     prior.save(cached)
                 cfg = recon_config("cpu", **overrides)
-                t0 = time.perf_counter()
-                res = Reconstructor(4, cfg).run(
-                    lr, prior, generator=torch.Generator().manual_seed(args.seed)
+                # with --luma the final step runs below, on the RGB image
+                run_cfg = (
+                    recon_config("cpu", **dict(overrides, final="backproject"))
+                    if args.luma
+                    else cfg
                 )
+                t0 = time.perf_counter()
+                res = Reconstructor(4, run_cfg).run(
+                    src, prior, generator=torch.Generator().manual_seed(args.seed)
+                )
+                sr = res.hr
+                if args.luma:
+                    sr = tv_refine(
+                        lr, res.kernel, 4, cfg.final_tv, cfg.final_iters, eps=cfg.final_eps
+                    )
                 seconds = time.perf_counter() - t0
-                gain = psnr_y(res.hr, hr) - psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
+                gain = psnr_y(sr, hr) - psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
                 ncc = kernel_ncc(res.kernel.double(), k.double())
                 if args.kernels is not None:
                     stem = f"{image}__{kname}__{name.replace('/', '_')}"
@@ -89,6 +106,12 @@ def main() -> None:
                 print(line, flush=True)
                 with open(args.out, "a") as fh:
                     fh.write(line + "\n")
+
+
+def _luma(rgb: torch.Tensor) -> torch.Tensor:
+    """(1, 3, h, w) in [0, 1] -> (1, 1, h, w) BT.601 luma in [0, 1]."""
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype).view(1, 3, 1, 1)
+    return (rgb * w).sum(1, keepdim=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ quality``): Set5/Set14 crops × Levin + stress + Gaussian kernels, ×4, LR 128×
 Methods: bicubic, GT-kernel back-projection and the blind ``kfops`` CPU preset. Results go
 to ``$KFOPS_QUALITY_OUT`` (default ``benchmarks/results/quality``), resumable. The first
 ``$KFOPS_QUALITY_IMAGES`` (default 2) images are used, or the Set14 images named in
-``$KFOPS_QUALITY_ONLY`` (comma-separated stems, e.g. ``barbara``)."""
+``$KFOPS_QUALITY_ONLY`` (comma-separated stems, e.g. ``barbara``; a stem found in Set5 is
+taken from there), with all 12 kernels or those named in ``$KFOPS_QUALITY_KERNELS``."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ def test_blind_sr_development_benchmark():
     out = Path(os.environ.get("KFOPS_QUALITY_OUT", Path(__file__).parent / "results" / "quality"))
     limit = int(os.environ.get("KFOPS_QUALITY_IMAGES", "2"))
     only = os.environ.get("KFOPS_QUALITY_ONLY")
-    images = [images_dir / f"{n}.png" for n in only.split(",")] if only else images_dir
+    images = [_find(images_dir, n) for n in only.split(",")] if only else images_dir
     kernels = bench.load_kernel_set("levin,stress,gauss", size=24)
     gauss = sorted(k for k in kernels if k.startswith("gauss"))
     kernels = {k: v for k, v in kernels.items() if not k.startswith("gauss") or k == gauss[0]}
+    if names := os.environ.get("KFOPS_QUALITY_KERNELS"):
+        kernels = {k: kernels[k] for k in names.split(",")}
     rows = bench.run_benchmark(
         images,
         kernels,
@@ -40,3 +43,10 @@ def test_blind_sr_development_benchmark():
     )
     assert rows is not None
     assert (out / "summary.md").exists()
+
+
+def _find(set14: Path, stem: str) -> Path:
+    """The Set14 image of that name, else the Set5 one."""
+    path = set14 / f"{stem}.png"
+    set5 = set14.parent.parent / "Set5" / "HR" / f"{stem}.png"
+    return path if path.exists() or not set5.exists() else set5
