@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from kfops import backproject, bench, bicubic_upsample, degrade
-from kfops.kernels import data_dir
 from kfops.metrics import default_crop_border, psnr_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
+
+from .devdata import hr_path
 
 
 def main() -> None:
@@ -43,14 +44,13 @@ def main() -> None:
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     table = bench.load_kernel_set("levin,stress,gauss", size=24)
-    hr_dir = data_dir() / "sr_testsets" / "Set14" / "HR"
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     hrs: dict[str, torch.Tensor] = {}
     files = sorted(f for d in args.dirs for f in d.glob("*__*.npy"))
     for f in files:
         image, kname = f.stem.split("__")[:2]
         if image not in hrs:
-            hrs[image] = bench._load_hr(hr_dir / f"{image}.png", 512, 4, None)
+            hrs[image] = bench._load_hr(hr_path(image), 512, 4, None)
         hr, k_true = hrs[image], table[kname].float()
         lr = degrade(hr, k_true, 4, "reflect").clamp(0, 1)
         base = psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)

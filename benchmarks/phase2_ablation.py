@@ -5,9 +5,10 @@ with one setting changed per variant, scored by Y-PSNR gain over bicubic and ker
         base mode=dip mode=unet_only mode=pd_unet kernel_model=direct_relu crop=64
 
 Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig override).
-Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian, ×4, on
-512² Set14 centre crops (LR 128²). One prior is trained per (image, kernel) with the cpu
-recipe and cached under ``--priors``, so every variant sees the same prior. Rows are
+Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian (or those
+named in ``--kernel-names``), ×4, on 512² centre crops of Set14 (or Set5) images (LR 128²).
+One prior is trained per (image, kernel) with the cpu recipe and cached under ``--priors``,
+so every variant sees the same prior. Rows are
 appended to ``--out`` as they finish (tab-separated: variant, image, kernel, ΔPSNR dB,
 NCC, seconds). ``--kernels DIR`` also saves every estimated kernel there as
 ``IMAGE__KERNEL__VARIANT.npy`` (the input of ``benchmarks.final_step``). ``--luma``
@@ -27,10 +28,11 @@ import torch
 
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.diffusion import PatchPrior
-from kfops.kernels import data_dir
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import prior_config, recon_config
 from kfops.reconstructor import Reconstructor
+
+from .devdata import hr_path
 
 KERNELS = ("levin_k1", "levin_k4", "levin_k7", "l_shape")
 
@@ -57,29 +59,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--kernels", type=Path, default=None)
     ap.add_argument("--luma", action="store_true", help="prior and Phase 2 on the luma only")
+    ap.add_argument("--kernel-names", default=None, help="comma-separated, instead of the 5")
     args = ap.parse_args()
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
         args.kernels.mkdir(parents=True, exist_ok=True)
     kernels = _kernels()
-    hr_dir = data_dir() / "sr_testsets" / "Set14" / "HR"
-    for spec in args.variants:
-        name, overrides = _variant(spec)
-        name = f"{name}@y" if args.luma else name
-        for image in args.images.split(","):
-            hr = bench._load_hr(hr_dir / f"{image}.png", 512, 4, None)
-            for kname, k in kernels.items():
-                lr = degrade(hr, k, 4, "reflect")
-                src = _luma(lr) if args.luma else lr
-                tag = "_y" if args.luma else ""
-                cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
-                if cached.exists():
-                    prior = PatchPrior.load(cached)
-                else:
-                    prior = PatchPrior(prior_config("cpu", channels=src.shape[1]))
-                    gen = torch.Generator().manual_seed(args.seed)
-                    prior.fit(src, generator=gen, progress=False)
-                    prior.save(cached)
+    if args.kernel_names:
+        table = bench.load_kernel_set("levin,stress,gauss", size=24)
+        kernels = {k: table[k].float() for k in args.kernel_names.split(",")}
+    variants = [_variant(spec) for spec in args.variants]
+    for image in args.images.split(","):
+        hr = bench._load_hr(hr_path(image), 512, 4, None)
+        for kname, k in kernels.items():
+            lr = degrade(hr, k, 4, "reflect")
+            src = _luma(lr) if args.luma else lr
+            tag = "_y" if args.luma else ""
+            cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
+            if cached.exists():
+                prior = PatchPrior.load(cached)
+            else:
+                prior = PatchPrior(prior_config("cpu", channels=src.shape[1]))
+                gen = torch.Generator().manual_seed(args.seed)
+                prior.fit(src, generator=gen, progress=False)
+                prior.save(cached)
+            for name, overrides in variants:
+                name = f"{name}@y" if args.luma else name
                 cfg = recon_config("cpu", **overrides)
                 # with --luma the final step runs below, on the RGB image
                 run_cfg = (

@@ -16,6 +16,8 @@ import pytest
 from kfops import bench
 from kfops.kernels import data_dir
 
+from .devdata import hr_path
+
 pytestmark = pytest.mark.quality
 
 
@@ -26,7 +28,7 @@ def test_blind_sr_development_benchmark():
     out = Path(os.environ.get("KFOPS_QUALITY_OUT", Path(__file__).parent / "results" / "quality"))
     limit = int(os.environ.get("KFOPS_QUALITY_IMAGES", "2"))
     only = os.environ.get("KFOPS_QUALITY_ONLY")
-    images = [_find(images_dir, n) for n in only.split(",")] if only else images_dir
+    images = [hr_path(n) for n in only.split(",")] if only else images_dir
     kernels = bench.load_kernel_set("levin,stress,gauss", size=24)
     gauss = sorted(k for k in kernels if k.startswith("gauss"))
     kernels = {k: v for k, v in kernels.items() if not k.startswith("gauss") or k == gauss[0]}
@@ -43,10 +45,3 @@ def test_blind_sr_development_benchmark():
     )
     assert rows is not None
     assert (out / "summary.md").exists()
-
-
-def _find(set14: Path, stem: str) -> Path:
-    """The Set14 image of that name, else the Set5 one."""
-    path = set14 / f"{stem}.png"
-    set5 = set14.parent.parent / "Set5" / "HR" / f"{stem}.png"
-    return path if path.exists() or not set5.exists() else set5

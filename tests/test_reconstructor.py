@@ -15,7 +15,7 @@ from kfops.kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from kfops.reconstructor import ReconConfig, Reconstructor
+from kfops.reconstructor import ReconConfig, Reconstructor, select_crop
 from kfops.unet import UNet
 
 
@@ -111,6 +111,30 @@ def test_crop_then_final_sr_returns_full_size(final):
 def test_unknown_final_step_is_refused():
     with pytest.raises(ValueError, match="final"):
         Reconstructor(2, ReconConfig(final="wiener"))
+    with pytest.raises(ValueError, match="crop_rule"):
+        Reconstructor(2, ReconConfig(crop_rule="random"))
+
+
+def _stripes_and_texture() -> torch.Tensor:
+    """(1, 3, 64, 96): strong vertical stripes on the left third, weaker random texture
+    (edges in every direction) on the right third, flat in between."""
+    g = torch.Generator().manual_seed(0)
+    img = torch.full((1, 3, 64, 96), 0.5)
+    img[..., :, :32] = (torch.arange(32) % 4 < 2).float().expand(1, 3, 64, 32)
+    img[..., :, 64:] = 0.5 + 0.3 * (torch.rand(1, 1, 64, 32, generator=g) - 0.5)
+    return img
+
+
+def test_crop_rule_structure_prefers_edges_in_every_direction():
+    img = _stripes_and_texture()
+    # the stripes carry the most gradient energy, but only across one direction
+    assert select_crop(img, 24, "energy")[1] < 32 - 12
+    y, x = select_crop(img, 24, "structure")
+    assert x >= 64 - 12 and 0 <= y <= 64 - 24 and x <= 96 - 24
+    assert select_crop(img, 24) == select_crop(img, 24, "energy")  # the default rule
+    assert select_crop(img, 200) == (0, 0)
+    with pytest.raises(ValueError, match="crop rule"):
+        select_crop(img, 24, "random")
 
 
 def test_kernel_learning_rate_applies_to_the_kernel_model_only():
