@@ -7,9 +7,10 @@ weights, with the estimated and with the true kernel.
 
 Each DIR holds estimated kernels named ``IMAGE__KERNEL[__...].npy`` (the ``kernels/``
 folder of ``kf bench``, or ``--kernels`` of ``benchmarks.phase2_ablation``). The LR image
-is rebuilt as in the benchmark (512² Set14 centre crop, ×4, reflect). Rows (tab-separated:
-kernel source, variant, image, kernel, Y-PSNR gain over bicubic in dB) are appended to
-``--out``; the mean per (source, variant) is printed at the end.
+is rebuilt as in the benchmark (512² centre crop of the Set14, else Set5, image, ×4,
+reflect). Rows (tab-separated: kernel source, variant, image, kernel, Y-PSNR gain over
+bicubic in dB) are appended to ``--out``; the mean per (source, variant) is printed at
+the end.
 
 ``--colour`` instead compares three ways to produce the colour output at the preset's TV
 weight, all with the one shared kernel: the TV refinement of each RGB channel, of each
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("final_step.tsv"))
     ap.add_argument("--weights", default="0,1e-3,2e-3,3e-3")
     ap.add_argument("--iters", type=int, default=100)
-    ap.add_argument("--colour", action="store_true", help="RGB against luma-only refinement")
+    ap.add_argument("--colour", action="store_true", help="compare the colour outputs")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     table = bench.load_kernel_set("levin,stress,gauss", size=24)

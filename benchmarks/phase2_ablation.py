@@ -8,12 +8,12 @@ Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig 
 Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian (or those
 named in ``--kernel-names``), ×4, on 512² centre crops of Set14 (or Set5) images (LR 128²).
 One prior is trained per (image, kernel) with the cpu recipe and cached under ``--priors``,
-so every variant sees the same prior. Rows are
-appended to ``--out`` as they finish (tab-separated: variant, image, kernel, ΔPSNR dB,
-NCC, seconds). ``--kernels DIR`` also saves every estimated kernel there as
-``IMAGE__KERNEL__VARIANT.npy`` (the input of ``benchmarks.final_step``). ``--luma``
-trains the prior and runs Phase 2 on the BT.601 luma of the LR image alone, then applies
-the preset's final step to the RGB image with that kernel (variant names get ``@y``).
+so every variant sees the same prior. Rows are appended to ``--out`` as they finish
+(tab-separated: variant, image, kernel, ΔPSNR dB, NCC, seconds). ``--kernels DIR`` also
+saves every estimated kernel there as ``IMAGE__KERNEL__VARIANT.npy`` (the input of
+``benchmarks.final_step``). ``--luma`` trains the prior and runs Phase 2 on the BT.601
+luma of the LR image alone, then applies the preset's final step to the RGB image with
+that kernel (variant names get ``@y``).
 """
 
 from __future__ import annotations

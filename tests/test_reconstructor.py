@@ -108,7 +108,7 @@ def test_crop_then_final_sr_returns_full_size(final):
     assert float(res.hr.min()) >= 0 and float(res.hr.max()) <= 1
 
 
-def test_unknown_final_step_is_refused():
+def test_unknown_final_step_or_crop_rule_is_refused():
     with pytest.raises(ValueError, match="final"):
         Reconstructor(2, ReconConfig(final="wiener"))
     with pytest.raises(ValueError, match="crop_rule"):
