@@ -35,6 +35,8 @@ def estimate_bytes(
         ph, pw = h, w
     width = prior_config.hidden + recon_config.unet_base
     phase2 = ph * pw * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
+    if recon_config.crop is not None:
+        phase2 *= recon_config.crops
     final = 0
     if recon_config.final == "tv":
         final = h * w * scale * scale * channels * TV_REFINE_BYTES

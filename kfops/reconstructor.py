@@ -43,7 +43,7 @@ from .nonblind import tv_refine
 from .ops import degrade
 from .unet import UNet
 
-__all__ = ["ReconConfig", "Reconstructor", "ReconResult", "select_crop"]
+__all__ = ["ReconConfig", "Reconstructor", "ReconResult", "select_crop", "select_crops"]
 
 MODES = ("dip", "unet_only", "pd_unet", "full")
 FINALS = ("phase2", "backproject", "tv")
@@ -56,7 +56,8 @@ class ReconConfig:
     (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``crop`` an LR crop (pixels) on which the kernel is estimated (None = the
-    whole image), chosen by ``crop_rule`` (:func:`select_crop`); ``final`` = 'phase2'
+    whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint
+    crops that share the kernel (a batch, :func:`select_crops`); ``final`` = 'phase2'
     (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
@@ -79,6 +80,7 @@ class ReconConfig:
     com_weight: float = 1e-3
     crop: int | None = None
     crop_rule: str = "energy"
+    crops: int = 1
     final: str = "phase2"
     final_eps: float = 1e-2
     final_tv: float = 1e-3
@@ -108,14 +110,22 @@ def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int,
     ``rule``: ``"energy"`` maximises the gradient energy Σ |∇I|² (edges and texture show
     the kernel); ``"structure"`` the smaller eigenvalue of the summed structure tensor
     Σ ∇I ∇Iᵀ (Shi–Tomasi), which avoids crops of parallel stripes that leave the kernel's
-    extent along them unobserved (measured worse on average over 19 cases, README). Candidates on
-    a stride of size // 8; I is the channel mean.
+    extent along them unobserved (measured worse on average over 19 cases, README).
+    Candidates on a stride of size // 8; I is the channel mean.
     """
+    return select_crops(lr, size, 1, rule)[0]
+
+
+def select_crops(
+    lr: torch.Tensor, size: int, n: int, rule: str = "energy"
+) -> list[tuple[int, int]]:
+    """Top-left corners of up to ``n`` non-overlapping size×size LR crops, best first by
+    ``rule`` (see :func:`select_crop`); fewer when the image has no room for more."""
     if rule not in CROP_RULES:
         raise ValueError(f"unknown crop rule {rule!r}; expected one of {CROP_RULES}")
     h, w = lr.shape[-2:]
     if size >= h and size >= w:
-        return 0, 0
+        return [(0, 0)]
     g = lr.mean(1, keepdim=True)
     gy = g[..., 1:, :-1] - g[..., :-1, :-1]
     gx = g[..., :-1, 1:] - g[..., :-1, :-1]
@@ -123,14 +133,19 @@ def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int,
     stride = max(1, size // 8)
     a, b, c = (F.avg_pool2d(t, (sh, sw), stride=stride) for t in (gy * gy, gx * gy, gx * gx))
     if rule == "energy":
-        score = a + c
+        score = (a + c)[0, 0]
     else:
-        score = 0.5 * (a + c) - torch.sqrt(0.25 * (a - c) ** 2 + b * b)
-    idx = int(score.flatten().argmax())
-    y, x = divmod(idx, score.shape[-1])
-    return min(y * stride, h - size) if h > size else 0, min(
-        x * stride, w - size
-    ) if w > size else 0
+        score = (0.5 * (a + c) - torch.sqrt(0.25 * (a - c) ** 2 + b * b))[0, 0]
+    ys = (torch.arange(score.shape[0]) * stride).clamp(max=max(h - size, 0))
+    xs = (torch.arange(score.shape[1]) * stride).clamp(max=max(w - size, 0))
+    corners: list[tuple[int, int]] = []
+    while len(corners) < n and bool(torch.isfinite(score).any()):
+        i, j = divmod(int(score.flatten().argmax()), score.shape[1])
+        y, x = int(ys[i]), int(xs[j])
+        corners.append((y, x))
+        overlap = ((ys - y).abs() < size)[:, None] & ((xs - x).abs() < size)[None, :]
+        score = score.masked_fill(overlap, -math.inf)
+    return corners
 
 
 class Reconstructor:
@@ -143,6 +158,8 @@ class Reconstructor:
             raise ValueError(f"unknown mode {self.config.mode!r}; expected one of {MODES}")
         if self.config.final not in FINALS:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
+        if not isinstance(self.config.crops, int) or self.config.crops < 1:
+            raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
         if self.config.crop_rule not in CROP_RULES:
             raise ValueError(
                 f"unknown crop_rule {self.config.crop_rule!r}; expected one of {CROP_RULES}"
@@ -167,8 +184,8 @@ class Reconstructor:
         dev = lr_image.device
         lr_full = lr_image.float()
         if cfg.crop is not None:
-            y0, x0 = select_crop(lr_full, cfg.crop, cfg.crop_rule)
-            lr = lr_full[..., y0 : y0 + cfg.crop, x0 : x0 + cfg.crop]
+            corners = select_crops(lr_full, cfg.crop, cfg.crops, cfg.crop_rule)
+            lr = torch.cat([lr_full[..., y : y + cfg.crop, x : x + cfg.crop] for y, x in corners])
         else:
             lr = lr_full
         if min(lr.shape[-2:]) < 4:
@@ -264,7 +281,7 @@ class Reconstructor:
             n = len(sub)
             for i in reversed(range(n)):
                 iters = cfg.iters_first if i == n - 1 else cfg.iters
-                t_model = sub.timesteps[i : i + 1].to(dev)
+                t_model = sub.timesteps[i : i + 1].to(dev).expand(x0_prev.shape[0])
                 xi = noise(x0_prev.shape)
                 snapshot.take(i)
                 for it in range(iters):

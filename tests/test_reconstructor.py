@@ -15,7 +15,7 @@ from kfops.kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from kfops.reconstructor import ReconConfig, Reconstructor, select_crop
+from kfops.reconstructor import ReconConfig, Reconstructor, select_crop, select_crops
 from kfops.unet import UNet
 
 
@@ -113,6 +113,30 @@ def test_unknown_final_step_or_crop_rule_is_refused():
         Reconstructor(2, ReconConfig(final="wiener"))
     with pytest.raises(ValueError, match="crop_rule"):
         Reconstructor(2, ReconConfig(crop_rule="random"))
+    with pytest.raises(ValueError, match="crops"):
+        Reconstructor(2, ReconConfig(crops=0))
+
+
+def test_select_crops_are_disjoint_and_best_first():
+    img = _stripes_and_texture()
+    corners = select_crops(img, 24, 5)
+    assert corners[0] == select_crop(img, 24)
+    assert 2 <= len(corners) <= 5
+    for i, (y, x) in enumerate(corners):
+        assert 0 <= y <= 64 - 24 and 0 <= x <= 96 - 24
+        for v, u in corners[:i]:
+            assert abs(y - v) >= 24 or abs(x - u) >= 24
+    assert select_crops(img, 200, 3) == [(0, 0)]
+
+
+def test_several_crops_share_one_kernel():
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    cfg = ReconConfig(crop=12, crops=2, final="backproject", **TINY)
+    res = Reconstructor(2, cfg).run(lr, prior)
+    assert res.hr.shape == (1, 3, 64, 64) and res.kernel.dim() == 2
+    assert res.history[-1] < res.history[0]
 
 
 def _stripes_and_texture() -> torch.Tensor:
