@@ -37,10 +37,12 @@ from .devdata import hr_path
 KERNELS = ("levin_k1", "levin_k4", "levin_k7", "l_shape")
 
 
-def _kernels() -> dict[str, torch.Tensor]:
+def _kernels(names: str | None) -> dict[str, torch.Tensor]:
+    """The named kernels (comma-separated), or the default five."""
     table = bench.load_kernel_set("levin,stress,gauss", size=24)
     gauss = sorted(k for k in table if k.startswith("gauss"))[0]
-    return {k: table[k].float() for k in (*KERNELS, gauss)}
+    chosen = names.split(",") if names else (*KERNELS, gauss)
+    return {k: table[k].float() for k in chosen}
 
 
 def _variant(spec: str) -> tuple[str, dict]:
@@ -64,10 +66,7 @@ def main() -> None:
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
         args.kernels.mkdir(parents=True, exist_ok=True)
-    kernels = _kernels()
-    if args.kernel_names:
-        table = bench.load_kernel_set("levin,stress,gauss", size=24)
-        kernels = {k: table[k].float() for k in args.kernel_names.split(",")}
+    kernels = _kernels(args.kernel_names)
     variants = [_variant(spec) for spec in args.variants]
     for image in args.images.split(","):
         hr = bench._load_hr(hr_path(image), 512, 4, None)
