@@ -1,5 +1,5 @@
-"""Phase-2 speed: one joint iteration of Algorithm 1 at the CPU preset's working size
-(40×40 LR crop, ×4: 160² HR, 4-level U-Net of width 16, 32-filter prior) for the full
+"""Phase-2 speed: one joint iteration of Algorithm 1 on one of the CPU preset's two crops
+(40×40 LR, ×4: 160² HR, 4-level U-Net of width 16, 32-filter prior) for the full
 method and for the DIP ablation (reference: ``full``), and a small end-to-end
 ``kf upscale`` (tiny recipe, 32×32 LR) against ``kf backproject`` with a known kernel on
 the same image (reference: ``upscale``)."""

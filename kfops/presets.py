@@ -40,12 +40,14 @@ def recon_config(preset: str, **overrides):
 
 # Phase 2. ``paper``: appendix A.1/A.3/A.4 (every t from T_nd, 100 iterations at the first t
 # and 20 after, Adam 1e-4 -> 1e-5 per t, U-Net 32 -> 512 over 5 levels, SIREN 5×256, ω=5);
-# T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the most
-# textured 40×40 LR crop with a narrower, shallower U-Net on a respaced schedule, then the
-# whole image is super-resolved with the estimated kernel: back-projection refined under a
-# TV prior (+0.13 dB over plain back-projection on 21 cases, README). The INR
-# learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of
-# 6 cases (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go").
+# T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the two
+# most textured disjoint 40×40 LR crops (a batch of two sharing the kernel: +0.22 dB over
+# one crop on 15 held-out runs, level with it on the development benchmark, README) with
+# a narrower, shallower U-Net on a respaced schedule, then the whole image is
+# super-resolved with the estimated kernel: back-projection refined under a TV prior
+# (+0.13 dB over plain back-projection on 21 cases, README). The INR learns at 3e-4 while
+# the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
+# (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go").
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -70,6 +72,7 @@ RECON_PRESETS: dict[str, dict] = {
         unet_base=16,
         unet_levels=4,
         crop=40,
+        crops=2,
         final="tv",
     ),
     "smoke": dict(
