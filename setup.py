@@ -24,7 +24,15 @@ def _extensions() -> tuple[list, dict]:
     from torch.utils import cpp_extension as ce
 
     cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
-    cxx = ["-O3", "-g0", "-fopenmp", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
+    cxx = [
+        "-O3",
+        "-g0",
+        "-fno-math-errno",
+        "-fopenmp",
+        "-Wall",
+        "-Wno-unknown-pragmas",
+        "-Wno-psabi",
+    ]
     link = ["-fopenmp"]
     if os.environ.get("KFOPS_SANITIZE") == "address":  # AddressSanitizer build for CI
         cxx = [f for f in cxx if not f.startswith(("-O", "-g"))]

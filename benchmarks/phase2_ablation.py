@@ -13,7 +13,8 @@ so every variant sees the same prior. Rows are appended to ``--out`` as they fin
 saves every estimated kernel there as ``IMAGE__KERNEL__VARIANT.npy`` (the input of
 ``benchmarks.final_step``). ``--luma`` trains the prior and runs Phase 2 on the BT.601
 luma of the LR image alone, then applies the preset's final step to the RGB image with
-that kernel (variant names get ``@y``).
+that kernel (variant names get ``@y``). ``--prior-steps N`` trains (and caches) priors
+for N steps instead of the preset's (variant names get ``@prior=N``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def main() -> None:
     ap.add_argument("--kernels", type=Path, default=None)
     ap.add_argument("--luma", action="store_true", help="prior and Phase 2 on the luma only")
     ap.add_argument("--kernel-names", default=None, help="comma-separated, instead of the 5")
+    ap.add_argument(
+        "--prior-steps", type=int, default=None, help="train the prior this long (cpu recipe)"
+    )
     args = ap.parse_args()
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
@@ -74,16 +78,22 @@ def main() -> None:
             lr = degrade(hr, k, 4, "reflect")
             src = _luma(lr) if args.luma else lr
             tag = "_y" if args.luma else ""
+            if args.prior_steps is not None:
+                tag += f"_steps{args.prior_steps}"
             cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
             if cached.exists():
                 prior = PatchPrior.load(cached)
             else:
-                prior = PatchPrior(prior_config("cpu", channels=src.shape[1]))
+                prior = PatchPrior(
+                    prior_config("cpu", channels=src.shape[1], steps=args.prior_steps)
+                )
                 gen = torch.Generator().manual_seed(args.seed)
                 prior.fit(src, generator=gen, progress=False)
                 prior.save(cached)
             for name, overrides in variants:
                 name = f"{name}@y" if args.luma else name
+                if args.prior_steps is not None:
+                    name = f"{name}@prior={args.prior_steps}"
                 cfg = recon_config("cpu", **overrides)
                 # with --luma the final step runs below, on the RGB image
                 run_cfg = (

@@ -10,4 +10,7 @@ TORCH_LIBRARY(kfops, m) {
   m.def("degrade_adjoint(Tensor y, Tensor k, int s, str padding, int[] hr_size) -> Tensor");
   // dL/dk of L(degrade(x, k)) given gy = dL/dy; returns a tensor of shape kshape.
   m.def("degrade_kernel_grad(Tensor x, Tensor gy, int s, str padding, int[] kshape) -> Tensor");
+  // d/dx of the Charbonnier TV sum sqrt(dx^2 + dy^2 + smooth^2) (forward differences) of
+  // every plane of x (B, C, H, W); same shape as x.
+  m.def("tv_grad(Tensor x, float smooth) -> Tensor");
 }

@@ -307,7 +307,9 @@ def train_prior(
         )
 
 
-def _prior_for(pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float | None):
+def _prior_for(
+    pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float | None, phases: int = 2
+):
     """A trained prior for this image and recipe: from the cache when one exists
     ($KFOPS_CACHE or ~/.cache/kfops), else trained now (and cached)."""
     import hashlib
@@ -352,7 +354,9 @@ def _prior_for(pixels, preset: str, dev, seed: int, quiet: bool, budget_s: float
         checkpoint=checkpoint,
     )
     if prior.resumed_from and not quiet:
-        click.echo(f"phase 1/2: resumed prior training from step {prior.resumed_from}", err=True)
+        click.echo(
+            f"phase 1/{phases}: resumed prior training from step {prior.resumed_from}", err=True
+        )
     try:
         prior.save(path)
     except (OSError, KfopsError):
@@ -391,31 +395,45 @@ def _run_blind(
     _check_blind_memory(data.pixels, scale, preset, dev)
     torch.manual_seed(seed)
     start = time.monotonic()
-    prior, cached = _prior_for(
-        data.pixels, preset, dev, seed, quiet, None if time_budget is None else 0.35 * time_budget
-    )
-    if not quiet and cached:
-        click.echo("phase 1/2: reusing the cached prior for this image", err=True)
     cfg = recon_config(preset)
     if kernel_only and cfg.final == "tv":  # the SR image is not kept: skip its refinement
         cfg.final = "backproject"
-    bar = None
-    if not quiet:
-        from tqdm.auto import tqdm
+    phases = 3 if cfg.final == "tv" else 2
+    prior, cached = _prior_for(
+        data.pixels,
+        preset,
+        dev,
+        seed,
+        quiet,
+        None if time_budget is None else 0.35 * time_budget,
+        phases,
+    )
+    if not quiet and cached:
+        click.echo(f"phase 1/{phases}: reusing the cached prior for this image", err=True)
+    bars: dict = {}
 
-        bar = tqdm(
-            total=cfg.total_iterations(),
-            desc="phase 2/2 reconstruct",
-            unit="it",
-            dynamic_ncols=True,
-            leave=False,
-        )
+    def open_bar(name: str, total: int, desc: str):
+        if quiet:
+            return None
+        if name not in bars:
+            from tqdm.auto import tqdm
+
+            for other in bars.values():
+                other.close()
+            bars[name] = tqdm(total=total, desc=desc, unit="it", dynamic_ncols=True, leave=False)
+        return bars[name]
 
     def progress(done, total, loss):
+        bar = open_bar("phase2", cfg.total_iterations(), f"phase 2/{phases} reconstruct")
         if bar is not None:
             bar.update(1)
             if done % 10 == 0:
                 bar.set_postfix(loss=f"{loss:.4g}")
+
+    def final_progress(done, total):
+        bar = open_bar("final", total, f"phase 3/{phases} refine the whole image")
+        if bar is not None:
+            bar.update(1)
 
     deadline = None if time_budget is None else start + 0.95 * time_budget
     result = Reconstructor(scale, cfg).run(
@@ -424,8 +442,9 @@ def _run_blind(
         generator=torch.Generator().manual_seed(seed),
         progress=progress,
         deadline=deadline,
+        final_progress=final_progress,
     )
-    if bar is not None:
+    for bar in bars.values():
         bar.close()
     return data, result
 

@@ -8,22 +8,26 @@ prior.
 over the HR image x, starting from the damped back-projection and taking a fixed number
 of Adam steps with a cosine-annealed step size. The Charbonnier total variation
 (δ = ``smooth``) fills the null space of the degradation with sharp edges instead of the
-bicubic guess that back-projection keeps there. Gradients of the data term go through the
-fused ``degrade`` op, so the refinement runs wherever the op does (CPU or CUDA).
+bicubic guess that back-projection keeps there. The gradient is written out (no autograd
+graph): 2/n · Aᵀ(Ax − y) through the fused ``degrade`` / ``degrade_adjoint`` ops, plus
+:func:`charbonnier_tv_grad` (the fused ``tv_grad`` op) and a fused Adam step; so the
+refinement runs wherever the ops do (CPU or CUDA) and makes few full-size passes per step,
+which matters at photo sizes (3200×2400 at ×4).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 
 from .degradation import backproject
 from .errors import ShapeError
-from .ops import degrade
+from .ops import degrade, degrade_adjoint, tv_grad
 
-__all__ = ["charbonnier_tv", "tv_refine"]
+__all__ = ["charbonnier_tv", "charbonnier_tv_grad", "tv_refine"]
 
 
 def charbonnier_tv(x: torch.Tensor, smooth: float = 1e-2) -> torch.Tensor:
@@ -31,6 +35,11 @@ def charbonnier_tv(x: torch.Tensor, smooth: float = 1e-2) -> torch.Tensor:
     dx = x[..., :-1, 1:] - x[..., :-1, :-1]
     dy = x[..., 1:, :-1] - x[..., :-1, :-1]
     return torch.sqrt(dx * dx + dy * dy + smooth * smooth).sum()
+
+
+def charbonnier_tv_grad(x: torch.Tensor, smooth: float = 1e-2) -> torch.Tensor:
+    """∂/∂x of :func:`charbonnier_tv` (same shape as x), in one pass (``kfops::tv_grad``)."""
+    return tv_grad(x, smooth)
 
 
 def tv_refine(
@@ -45,12 +54,14 @@ def tv_refine(
     step: float = 2e-3,
     padding: str = "reflect",
     deadline: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Non-blind SR of ``lr`` (B, C, h, w) in [0, 1] with ``kernel`` (K, K): the
     back-projection (Tikhonov damping ``eps``) refined by ``iters`` Adam steps (peak step
     ``step``, cosine-annealed) on the data term plus ``weight`` × Charbonnier TV. Returns
     (B, C, s·h, s·w) clamped to [0, 1]. ``deadline`` (time.monotonic) ends the refinement
-    early with the latest iterate (the back-projection at worst)."""
+    early with the latest iterate (the back-projection at worst); ``progress(done, iters)``
+    is called after every step."""
     if lr.dim() != 4:
         raise ShapeError(f"lr must be (B, C, h, w), got {tuple(lr.shape)}")
     y = lr.float()
@@ -60,16 +71,19 @@ def tv_refine(
         return x0
     n = y.numel()
     x = x0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=step)
-    with torch.enable_grad():
+    # the fused Adam step is one pass over x instead of several (7× faster at photo sizes)
+    opt = torch.optim.Adam([x], lr=step, fused=x.device.type in ("cpu", "cuda"))
+    with torch.no_grad():
         for it in range(iters):
             if deadline is not None and time.monotonic() > deadline:
                 break
             for group in opt.param_groups:
                 group["lr"] = step * 0.5 * (1 + math.cos(math.pi * it / iters))
             residual = degrade(x, k, scale, padding, check_values=False) - y
-            loss = (residual * residual).sum() / n + weight * charbonnier_tv(x, smooth) / n
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            grad = degrade_adjoint(residual, k, scale, padding, hr_size=x.shape[-2:])
+            grad.mul_(2 / n).add_(charbonnier_tv_grad(x, smooth), alpha=weight / n)
+            x.grad = grad
             opt.step()
+            if progress is not None:
+                progress(it + 1, iters)
     return x.detach().clamp(0, 1)

@@ -172,9 +172,12 @@ class Reconstructor:
         generator: torch.Generator | None = None,
         progress=None,
         deadline: float | None = None,
+        final_progress=None,
     ) -> ReconResult:
         """lr_image: (1, C, h, w) in [0, 1]. ``progress(done, total, loss)`` is called
-        after every iteration; ``deadline`` (time.monotonic) stops Phase 2 early."""
+        after every Phase-2 iteration, ``final_progress(done, total)`` after every step of
+        the final TV refinement (``final='tv'``); ``deadline`` (time.monotonic) stops
+        Phase 2 and the refinement early."""
         cfg, s = self.config, self.scale
         if lr_image.dim() != 4 or lr_image.shape[0] != 1:
             raise ImageError(f"expected one image (1, C, h, w), got {tuple(lr_image.shape)}")
@@ -318,6 +321,7 @@ class Reconstructor:
                 cfg.final_iters,
                 eps=cfg.final_eps,
                 deadline=deadline,
+                progress=final_progress,
             )
         elif cfg.final == "backproject" or cfg.crop is not None:
             hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)

@@ -48,6 +48,9 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
     ]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
+    # every phase shows its progress, the final refinement of the whole image included
+    assert "phase 2/3 reconstruct" in res.output
+    assert "phase 3/3 refine the whole image" in res.output
     assert Image.open(out).size == (128, 96)
     k = np.load(kout)
     assert k.shape == (24, 24) and abs(k.sum() - 1) < 1e-4
@@ -55,7 +58,7 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
     assert Image.open(tmp_path / "report.png").width > 5 * 256
     first = np.asarray(Image.open(out)).copy()
     res2 = CliRunner().invoke(cli, args)
-    assert res2.exit_code == 0 and "reusing the cached prior" in res2.output
+    assert res2.exit_code == 0 and "phase 1/3: reusing the cached prior" in res2.output
     assert np.array_equal(first, np.asarray(Image.open(out)))  # same seed, same output
 
 

@@ -55,3 +55,15 @@ def test_cuda_gradcheck_and_opcheck():
     ker = torch.rand(2, 4, 4, generator=g, dtype=torch.float64).cuda().requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: kfops.degrade(a, b, 2, "reflect"), (x, ker))
     torch.library.opcheck(torch.ops.kfops.degrade.default, (x, ker, 2, "reflect"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_tv_grad_matches_the_reference(dtype):
+    from kfops.ops import tv_grad
+    from kfops.ops.reference import tv_grad_ref
+
+    x = torch.rand(2, 3, 37, 41, generator=torch.Generator().manual_seed(4), dtype=dtype)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    got = tv_grad(x.cuda(), 0.02).cpu()
+    torch.testing.assert_close(got, tv_grad_ref(x, 0.02), rtol=tol, atol=tol)
+    torch.library.opcheck(torch.ops.kfops.tv_grad.default, (x.cuda(), 0.02))

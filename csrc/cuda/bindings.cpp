@@ -1,7 +1,8 @@
-// CUDA backend registration of the degradation ops: argument checks (shared with the CPU
-// backend), device guard and current stream, then the launchers of degrade_kernels.cu.
+// CUDA backend registration of the kfops ops: argument checks (shared with the CPU backend),
+// device guard and current stream, then the launchers of degrade_kernels.cu and tv_kernels.cu.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -115,6 +116,20 @@ at::Tensor degrade_kernel_grad_cuda(const at::Tensor& x_, const at::Tensor& gy_,
   return gk;
 }
 
+at::Tensor tv_grad_cuda(const at::Tensor& x_, double smooth) {
+  check_image(x_, "x");
+  TORCH_CHECK(x_.scalar_type() == at::kFloat || x_.scalar_type() == at::kDouble,
+              "kfops: CUDA tv_grad supports float32 and float64, got ", x_.scalar_type());
+  const c10::cuda::CUDAGuard guard(x_.device());
+  const auto x = x_.contiguous();
+  auto g = at::empty_like(x);
+  check_launch(cuda::tv_grad(dtype_of(x), x.const_data_ptr(), g.mutable_data_ptr(),
+                             x.size(0) * x.size(1), int(x.size(2)), int(x.size(3)), smooth,
+                             c10::cuda::getCurrentCUDAStream()),
+               "tv_grad");
+  return g;
+}
+
 }  // namespace
 }  // namespace kf
 
@@ -122,4 +137,5 @@ TORCH_LIBRARY_IMPL(kfops, CUDA, m) {
   m.impl("degrade", &kf::degrade_cuda);
   m.impl("degrade_adjoint", &kf::degrade_adjoint_cuda);
   m.impl("degrade_kernel_grad", &kf::degrade_kernel_grad_cuda);
+  m.impl("tv_grad", &kf::tv_grad_cuda);
 }

@@ -28,6 +28,10 @@ cudaError_t degrade_adjoint(DType dt, const void* y, const void* k, void* x, con
 // gk must hold Bk*Ck*Kh*Kw elements; it is overwritten (no need to zero it).
 cudaError_t degrade_kernel_grad(DType dt, const void* x, const void* gy, void* gk,
                                 const Problem& p, cudaStream_t stream);
+// Gradient of the Charbonnier TV (tv_kernels.cu) of planes contiguous H x W planes;
+// float32 and float64 only (cudaErrorInvalidValue otherwise).
+cudaError_t tv_grad(DType dt, const void* x, void* g, int64_t planes, int H, int W,
+                    double smooth, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace kf

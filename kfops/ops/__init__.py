@@ -2,6 +2,7 @@
 
 from .degrade import check_kernel_values, degrade, degrade_adjoint, degrade_kernel_grad
 from .geometry import PADDINGS, lr_size
+from .tv import tv_grad
 
 __all__ = [
     "PADDINGS",
@@ -10,4 +11,5 @@ __all__ = [
     "degrade_adjoint",
     "degrade_kernel_grad",
     "lr_size",
+    "tv_grad",
 ]

@@ -85,3 +85,18 @@ def degrade_kernel_grad_ref(
     if dims:
         g = g.sum(dim=dims, keepdim=True)
     return g.reshape(kshape)
+
+
+def tv_grad_ref(x: torch.Tensor, smooth: float) -> torch.Tensor:
+    """Gradient of Σ √(dx² + dy² + δ²) (forward differences, per plane of (B, C, H, W)),
+    scattered back onto the pixels each difference reads."""
+    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
+    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
+    norm = (dx * dx).add_(dy * dy).add_(smooth * smooth).sqrt_()
+    dx.div_(norm)
+    dy.div_(norm)
+    g = torch.zeros_like(x)
+    g[..., :-1, 1:] += dx
+    g[..., 1:, :-1] += dy
+    g[..., :-1, :-1] -= dx.add_(dy)
+    return g
