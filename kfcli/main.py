@@ -556,7 +556,8 @@ def upscale(
     if not quiet:
         click.echo(
             f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), "
-            f"phase 2 {result.seconds:.0f} s"
+            f"phase 2 {result.seconds - result.final_seconds:.0f} s, "
+            f"whole-image step {result.final_seconds:.0f} s"
         )
 
 

@@ -51,6 +51,7 @@ def test_upscale_writes_image_and_kernel_and_reuses_the_prior(tiny_presets, tmp_
     # every phase shows its progress, the final refinement of the whole image included
     assert "phase 2/3 reconstruct" in res.output
     assert "phase 3/3 refine the whole image" in res.output
+    assert "whole-image step" in res.output
     assert Image.open(out).size == (128, 96)
     k = np.load(kout)
     assert k.shape == (24, 24) and abs(k.sum() - 1) < 1e-4

@@ -103,9 +103,13 @@ def test_crop_then_final_sr_returns_full_size(final):
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
     cfg = ReconConfig(crop=16, final=final, final_iters=5, **TINY)
-    res = Reconstructor(2, cfg).run(lr, prior)
+    steps = []
+    res = Reconstructor(2, cfg).run(lr, prior, final_progress=lambda d, t: steps.append((d, t)))
     assert res.hr.shape == (1, 3, 64, 64)
     assert float(res.hr.min()) >= 0 and float(res.hr.max()) <= 1
+    assert 0 < res.final_seconds < res.seconds
+    # the TV refinement reports each of its steps; back-projection has none to report
+    assert steps == ([(i, 5) for i in range(1, 6)] if final == "tv" else [])
 
 
 def test_unknown_final_step_or_crop_rule_is_refused():
