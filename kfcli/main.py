@@ -557,7 +557,7 @@ def upscale(
         click.echo(
             f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), "
             f"phase 2 {result.seconds - result.final_seconds:.0f} s, "
-            f"whole-image step {result.final_seconds:.0f} s"
+            f"whole-image step {result.final_seconds:.{1 if result.final_seconds < 10 else 0}f} s"
         )
 
 
