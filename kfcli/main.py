@@ -554,11 +554,11 @@ def upscale(
 
         write_report(report, data.pixels, result.hr, result.kernel, result.history, scale)
     if not quiet:
-        click.echo(
-            f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), "
-            f"phase 2 {result.seconds - result.final_seconds:.0f} s, "
-            f"whole-image step {result.final_seconds:.{1 if result.final_seconds < 10 else 0}f} s"
-        )
+        final = result.final_seconds
+        times = f"phase 2 {result.seconds - final:.0f} s"
+        if final > 0:  # the cpu preset's refinement of the whole image
+            times += f", whole-image step {final:.{1 if final < 10 else 0}f} s"
+        click.echo(f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), {times}")
 
 
 @cli.command(name="kernel")

@@ -97,7 +97,8 @@ class ReconConfig:
 class ReconResult:
     """hr: (1, C, s·h, s·w) in [0, 1]; kernel: (K, K) summing to 1; history: loss per
     iteration; seconds: wall time of Phase 2, final step included; final_seconds: that of
-    the final step (back-projection or TV refinement of the whole image)."""
+    the final step (back-projection or TV refinement of the whole image; 0 when the
+    Phase-2 image is returned as it is)."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -328,8 +329,9 @@ class Reconstructor:
             )
         elif cfg.final == "backproject" or cfg.crop is not None:
             hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
-        else:
+        else:  # the Phase-2 image itself: no final step
             hr = from_model(out.detach()).clamp(0, 1)
+            t_final = None
         if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
             raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         t_end = time.perf_counter()
@@ -338,7 +340,7 @@ class Reconstructor:
             kernel=kernel,
             history=history,
             seconds=t_end - t0,
-            final_seconds=t_end - t_final,
+            final_seconds=0.0 if t_final is None else t_end - t_final,
         )
 
 

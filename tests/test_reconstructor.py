@@ -95,6 +95,7 @@ def test_same_seed_reproduces():
         for _ in range(2)
     ]
     assert torch.equal(runs[0].hr, runs[1].hr) and torch.equal(runs[0].kernel, runs[1].kernel)
+    assert runs[0].final_seconds == 0.0  # the Phase-2 image is returned: no final step
 
 
 @pytest.mark.parametrize("final", ["backproject", "tv"])
