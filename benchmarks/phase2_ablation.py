@@ -6,7 +6,8 @@ with one setting changed per variant, scored by Y-PSNR gain over bicubic and ker
 
 Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig override).
 Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian (or those
-named in ``--kernel-names``), ×4, on 512² centre crops of Set14 (or Set5) images (LR 128²).
+named in ``--kernel-names``), ×4 (or ``--scale``), on (128·s)² centre crops of Set14 (or
+Set5) images (LR 128²).
 One prior is trained per (image, kernel) with the cpu recipe and cached under ``--priors``,
 so every variant sees the same prior. Rows are appended to ``--out`` as they finish
 (tab-separated: variant, image, kernel, ΔPSNR dB, NCC, seconds). ``--kernels DIR`` also
@@ -29,6 +30,8 @@ import torch
 
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.diffusion import PatchPrior
+from kfops.kernel_inr import default_kernel_size
+from kfops.kernels import anisotropic_gaussian
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import prior_config, recon_config
 from kfops.reconstructor import Reconstructor
@@ -38,9 +41,14 @@ from .devdata import hr_path
 KERNELS = ("levin_k1", "levin_k4", "levin_k7", "l_shape")
 
 
-def _kernels(names: str | None) -> dict[str, torch.Tensor]:
-    """The named kernels (comma-separated), or the default five."""
-    table = bench.load_kernel_set("levin,stress,gauss", size=24)
+def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
+    """The named kernels (comma-separated), or the default five, at the scale's default
+    support (24 at ×4); the Gaussians' widths scale with s / 4 (they are set for ×4)."""
+    size = default_kernel_size(scale)
+    table = bench.load_kernel_set("levin,stress", size=size)
+    for name in bench.load_kernel_set("gauss", size=24):
+        sx, sy, th = (float(v) for v in name.split("_")[1:])
+        table[name] = anisotropic_gaussian(size, sx * scale / 4, sy * scale / 4, th)
     gauss = sorted(k for k in table if k.startswith("gauss"))[0]
     chosen = names.split(",") if names else (*KERNELS, gauss)
     return {k: table[k].float() for k in chosen}
@@ -66,18 +74,24 @@ def main() -> None:
     ap.add_argument(
         "--prior-steps", type=int, default=None, help="train the prior this long (cpu recipe)"
     )
+    ap.add_argument(
+        "--scale", type=int, default=4, help="SR factor (HR crop 128·s, so LR stays 128²)"
+    )
     args = ap.parse_args()
+    s = args.scale
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
         args.kernels.mkdir(parents=True, exist_ok=True)
-    kernels = _kernels(args.kernel_names)
+    kernels = _kernels(args.kernel_names, s)
     variants = [_variant(spec) for spec in args.variants]
     for image in args.images.split(","):
-        hr = bench._load_hr(hr_path(image), 512, 4, None)
+        hr = bench._load_hr(hr_path(image), 128 * s, s, None)
         for kname, k in kernels.items():
-            lr = degrade(hr, k, 4, "reflect")
+            lr = degrade(hr, k, s, "reflect")
             src = _luma(lr) if args.luma else lr
             tag = "_y" if args.luma else ""
+            if s != 4:
+                tag += f"_x{s}"
             if args.prior_steps is not None:
                 tag += f"_steps{args.prior_steps}"
             cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
@@ -94,6 +108,8 @@ def main() -> None:
                 name = f"{name}@y" if args.luma else name
                 if args.prior_steps is not None:
                     name = f"{name}@prior={args.prior_steps}"
+                if s != 4:
+                    name = f"{name}@x{s}"
                 cfg = recon_config("cpu", **overrides)
                 # with --luma the final step runs below, on the RGB image
                 run_cfg = (
@@ -102,16 +118,16 @@ def main() -> None:
                     else cfg
                 )
                 t0 = time.perf_counter()
-                res = Reconstructor(4, run_cfg).run(
+                res = Reconstructor(s, run_cfg).run(
                     src, prior, generator=torch.Generator().manual_seed(args.seed)
                 )
                 sr = res.hr
                 if args.luma:
                     sr = tv_refine(
-                        lr, res.kernel, 4, cfg.final_tv, cfg.final_iters, eps=cfg.final_eps
+                        lr, res.kernel, s, cfg.final_tv, cfg.final_iters, eps=cfg.final_eps
                     )
                 seconds = time.perf_counter() - t0
-                gain = psnr_y(sr, hr) - psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
+                gain = psnr_y(sr, hr) - psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
                 ncc = kernel_ncc(res.kernel.double(), k.double())
                 if args.kernels is not None:
                     stem = f"{image}__{kname}__{name.replace('/', '_')}"
