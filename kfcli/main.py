@@ -433,7 +433,7 @@ def _run_blind(
     def final_progress(done, total):
         bar = open_bar("final", total, f"phase 3/{phases} refine the whole image")
         if bar is not None:
-            bar.update(1)
+            bar.update(done - bar.n)
 
     deadline = None if time_budget is None else start + 0.95 * time_budget
     result = Reconstructor(scale, cfg).run(

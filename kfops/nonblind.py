@@ -61,11 +61,13 @@ def tv_refine(
     ``step``, cosine-annealed) on the data term plus ``weight`` × Charbonnier TV. Returns
     (B, C, s·h, s·w) clamped to [0, 1]. ``deadline`` (time.monotonic) ends the refinement
     early with the latest iterate (the back-projection at worst); ``progress(done, iters)``
-    is called after every step."""
+    is called before the back-projection (done = 0) and after every step."""
     if lr.dim() != 4:
         raise ShapeError(f"lr must be (B, C, h, w), got {tuple(lr.shape)}")
     y = lr.float()
     k = kernel.to(device=y.device, dtype=y.dtype)
+    if progress is not None:  # the back-projection takes a few steps' time: show the bar now
+        progress(0, iters)
     x0 = backproject(y, k, scale, padding, eps=eps)
     if iters <= 0:
         return x0

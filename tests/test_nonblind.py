@@ -99,4 +99,4 @@ def test_refinement_matches_its_autograd_oracle_and_reports_progress():
     calls = []
     sr = tv_refine(lr, k, 4, 3e-3, 25, progress=lambda done, total: calls.append((done, total)))
     torch.testing.assert_close(sr, _tv_refine_autograd(lr, k, 4, 3e-3, 25), atol=1e-5, rtol=0)
-    assert calls == [(i, 25) for i in range(1, 26)]
+    assert calls == [(i, 25) for i in range(0, 26)]  # 0: before the back-projection

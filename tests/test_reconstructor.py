@@ -109,8 +109,9 @@ def test_crop_then_final_sr_returns_full_size(final):
     assert res.hr.shape == (1, 3, 64, 64)
     assert float(res.hr.min()) >= 0 and float(res.hr.max()) <= 1
     assert 0 < res.final_seconds < res.seconds
-    # the TV refinement reports each of its steps; back-projection has none to report
-    assert steps == ([(i, 5) for i in range(1, 6)] if final == "tv" else [])
+    # the TV refinement reports its start (back-projection first) and each of its steps;
+    # a plain back-projection has none to report
+    assert steps == ([(i, 5) for i in range(0, 6)] if final == "tv" else [])
 
 
 def test_unknown_final_step_or_crop_rule_is_refused():
