@@ -123,9 +123,8 @@ def main() -> None:
                 )
                 sr = res.hr
                 if args.luma:
-                    sr = tv_refine(
-                        lr, res.kernel, s, cfg.final_tv, cfg.final_iters, eps=cfg.final_eps
-                    )
+                    eps, tv_weight = cfg.final_weights(s)
+                    sr = tv_refine(lr, res.kernel, s, tv_weight, cfg.final_iters, eps=eps)
                 seconds = time.perf_counter() - t0
                 gain = psnr_y(sr, hr) - psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
                 ncc = kernel_ncc(res.kernel.double(), k.double())

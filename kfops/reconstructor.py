@@ -63,7 +63,8 @@ class ReconConfig:
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
     by ``final_iters`` Adam steps under a Charbonnier TV prior of weight ``final_tv``,
-    :func:`kfops.nonblind.tv_refine`)."""
+    :func:`kfops.nonblind.tv_refine`). ``final_eps`` and ``final_tv`` are set for ×4 and
+    scaled by 16/s² at scale s (:meth:`final_weights`)."""
 
     t_start: int = 400
     steps: int | None = None
@@ -87,6 +88,14 @@ class ReconConfig:
     final_iters: int = 100
     max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
+
+    def final_weights(self, scale: int) -> tuple[float, float]:
+        """(damping, TV weight) of the final step at ``scale``: ``final_eps`` and
+        ``final_tv`` × 16/s². AAᵀ maps a constant LR image c to about c/s², so the data
+        term's curvature falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps
+        their balance, tuned at ×4, the same at every scale (measured at ×2: README)."""
+        norm = 16.0 / float(scale) ** 2
+        return self.final_eps * norm, self.final_tv * norm
 
     def total_iterations(self) -> int:
         n = self.t_start + 1 if self.steps is None else self.steps
@@ -316,19 +325,20 @@ class Reconstructor:
         with torch.no_grad():
             kernel = kmodel().detach()
         t_final = time.perf_counter()
+        eps, tv_weight = cfg.final_weights(s)
         if cfg.final == "tv":
             hr = tv_refine(
                 lr_full,
                 kernel,
                 s,
-                cfg.final_tv,
+                tv_weight,
                 cfg.final_iters,
-                eps=cfg.final_eps,
+                eps=eps,
                 deadline=deadline,
                 progress=final_progress,
             )
         elif cfg.final == "backproject" or cfg.crop is not None:
-            hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=cfg.final_eps)
+            hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=eps)
         else:  # the Phase-2 image itself: no final step
             hr = from_model(out.detach()).clamp(0, 1)
             t_final = None

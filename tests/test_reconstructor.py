@@ -225,3 +225,31 @@ def test_phase2_persistent_nan_fails_clearly():
 
     with pytest.warns(RuntimeWarning), pytest.raises(DivergenceError, match="diverged"):
         _poisoning_run(lambda done: True)
+
+
+def test_final_step_weights_follow_the_scale(monkeypatch):
+    """Damping and TV weight are set for ×4 and scaled by 16/s²: AAᵀ maps a constant LR
+    image c to about c/s² (exactly when the kernel's mass is spread evenly over the s²
+    sampling phases), so this keeps the data term and the prior in the same balance."""
+    import kfops.reconstructor as rec
+
+    cfg = ReconConfig(final_eps=1e-2, final_tv=1e-3)
+    assert cfg.final_weights(4) == pytest.approx((1e-2, 1e-3))
+    assert cfg.final_weights(2) == pytest.approx((4e-2, 4e-3))
+    k = kfops.kernels.gaussian(16, 2.5)
+    for s in (2, 4):
+        y = torch.full((1, 1, 16, 16), 0.5, dtype=torch.float64)
+        aat = kfops.Degradation(k, s, "circular").A_A_adjoint(y)
+        torch.testing.assert_close(aat, y / s**2, rtol=1e-3, atol=0)
+    seen = {}
+
+    def spy(lr, kernel, scale, weight, iters, *, eps, **kw):
+        seen.update(scale=scale, weight=weight, eps=eps)
+        return kfops.bicubic_upsample(lr, scale)
+
+    monkeypatch.setattr(rec, "tv_refine", spy)
+    lr, _ = _problem()
+    run_cfg = ReconConfig(crop=16, final="tv", **TINY)
+    Reconstructor(2, run_cfg).run(lr, PatchPrior(hidden=8))
+    assert seen["scale"] == 2
+    assert (seen["eps"], seen["weight"]) == pytest.approx(run_cfg.final_weights(2))
