@@ -55,10 +55,12 @@ class ReconConfig:
     """Phase-2 settings. ``t_start`` is T_nd; ``steps`` the number of timesteps visited
     (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
-    ``lr``); ``crop`` an LR crop (pixels) on which the kernel is estimated (None = the
-    whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint
-    crops that share the kernel (a batch, :func:`select_crops`); ``final`` = 'phase2'
-    (return the Phase-2 image; needs crop=None),
+    ``lr``); ``kernel_extent`` the half-width of the kernel INR's coordinate grid (None =
+    :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
+    per HR pixel for other sizes); ``crop`` an LR crop (pixels) on which the kernel is
+    estimated (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`),
+    or ``crops`` disjoint crops that share the kernel (a batch, :func:`select_crops`);
+    ``final`` = 'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
@@ -76,6 +78,7 @@ class ReconConfig:
     unet_base: int = 32
     unet_levels: int = 5
     kernel_size: int | None = None
+    kernel_extent: float | None = None
     kernel_model: str = "inr"
     mode: str = "full"
     com_weight: float = 1e-3
@@ -210,7 +213,7 @@ class Reconstructor:
         init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
         with torch.random.fork_rng(devices=[]):  # initialisation driven by the generator
             torch.manual_seed(init_seed)
-            kmodel = make_kernel_model(cfg.kernel_model, ksize).to(dev)
+            kmodel = make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent).to(dev)
             unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
         if prior is not None:
             prior = prior.to(dev).eval().requires_grad_(False)

@@ -35,6 +35,18 @@ def test_siren_initialisation_and_frequency():
     assert float(hidden.abs().max()) <= math.sqrt(6 / 256) / 5 + 1e-7
 
 
+def test_inr_grid_keeps_the_papers_pitch_per_hr_pixel():
+    # 24 taps (×4): exactly the paper's [−1, 1]; other sizes: the same 2/23 per tap
+    paper = make_kernel_model("inr", 24)
+    assert float(paper.grid.min()) == -1 and float(paper.grid.max()) == 1
+    for size in (12, 18, 48):
+        axis = make_kernel_model("inr", size).grid[::size, 0]
+        torch.testing.assert_close(axis.diff(), torch.full((size - 1,), 2 / 23))
+        assert float(axis.mean()) == pytest.approx(0, abs=1e-6)
+    wide = make_kernel_model("inr", 12, extent=1.0).grid
+    assert float(wide.min()) == -1 and float(wide.max()) == 1
+
+
 def test_center_of_mass_target_and_loss():
     assert target_center(24, 4) == 11.5 and target_center(7, 4) == 3.5
     k = kfops.kernels.gaussian(24, 2.0)
