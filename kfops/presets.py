@@ -45,7 +45,8 @@ def recon_config(preset: str, **overrides):
 # one crop on 15 held-out runs, level with it on the development benchmark, README) with
 # a narrower, shallower U-Net on a respaced schedule, then the whole image is
 # super-resolved with the estimated kernel: back-projection refined under a TV prior
-# (+0.13 dB over plain back-projection on 21 cases, README). The INR learns at 3e-4 while
+# (+0.13 dB over plain back-projection on 21 cases, README; its weights are for ×4 and
+# scaled by 16/s², ReconConfig.final_weights). The INR learns at 3e-4 while
 # the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
 # (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go").
 RECON_PRESETS: dict[str, dict] = {
