@@ -20,7 +20,7 @@ BASE_BYTES = 512 * 1024**2  # interpreter, torch, weights, optimizer state
 PHASE2_BYTES_PER_CHANNEL = 150  # per HR pixel, per (PD width + U-Net base width)
 BACKPROJECT_BYTES = 40  # per HR pixel per colour channel (CG vectors, float32)
 # the TV refinement: back-projection, then the iterate, its gradient and two Adam moments
-# (measured 43-48 bytes on the CPU, tests/test_memory.py)
+# (measured 38-42 bytes on the CPU, tests/test_memory.py)
 TV_REFINE_BYTES = 64
 
 

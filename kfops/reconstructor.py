@@ -96,7 +96,7 @@ class ReconConfig:
         """(damping, TV weight) of the final step at ``scale``: ``final_eps`` and
         ``final_tv`` × 16/s². AAᵀ maps a constant LR image c to about c/s², so the data
         term's curvature falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps
-        their balance, tuned at ×4, the same at every scale (measured at ×2: README)."""
+        their balance, tuned at ×4, the same at every scale (measured at ×2, ×3: README)."""
         norm = 16.0 / float(scale) ** 2
         return self.final_eps * norm, self.final_tv * norm
 
