@@ -68,12 +68,11 @@ def tv_refine(
     k = kernel.to(device=y.device, dtype=y.dtype)
     if progress is not None:  # the back-projection takes a few steps' time: show the bar now
         progress(0, iters)
-    x0 = backproject(y, k, scale, padding, eps=eps)
+    x = backproject(y, k, scale, padding, eps=eps)
     if iters <= 0:
-        return x0
+        return x
     n = y.numel()
-    x = x0.requires_grad_(True)  # refined in place: no second full-size copy
-    del x0
+    x.requires_grad_(True)  # the back-projection is refined in place: no full-size copy
     # the fused Adam step is one pass over x instead of several (7× faster at photo sizes)
     opt = torch.optim.Adam([x], lr=step, fused=x.device.type in ("cpu", "cuda"))
     with torch.no_grad():
