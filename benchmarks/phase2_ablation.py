@@ -4,7 +4,8 @@ with one setting changed per variant, scored by Y-PSNR gain over bicubic and ker
     python -m benchmarks.phase2_ablation --images barbara --out results.tsv \\
         base mode=dip mode=unet_only mode=pd_unet kernel_model=direct_relu crop=64
 
-Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig override).
+Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig override;
+several joined by commas, e.g. ``crop=32,crops=3``).
 Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian (or those
 named in ``--kernel-names``), ×4 (or ``--scale``), on (128·s)² centre crops of Set14 (or
 Set5) images (LR 128²).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -55,10 +57,11 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
 
 
 def _variant(spec: str) -> tuple[str, dict]:
+    """``base`` or ``KEY=JSON[,KEY=JSON...]`` -> (name, ReconConfig overrides)."""
     if spec == "base":
         return spec, {}
-    key, value = spec.split("=", 1)
-    return spec, {key: json.loads(value)}
+    pairs = (part.split("=", 1) for part in re.split(r",(?=\w+=)", spec))
+    return spec, {key: json.loads(value) for key, value in pairs}
 
 
 def main() -> None:

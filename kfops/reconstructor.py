@@ -10,9 +10,10 @@ on the U-Net R_θ and the kernel model INR_φ:
     b      = R_θ(PD.predict_x0(x_t, t))                   (second application, PD frozen)
     L      = ‖y − (a ⊛ k)↓s‖² + ‖y − (b ⊛ k)↓s‖² + w·COM(k)
 
-then x̂₀ ← b and x_{t} kept for the next step. The learning rate is cosine-annealed from
-``lr`` to ``lr_min`` within each t. Images are in model range [−1, 1] inside, [0, 1]
-outside; one kernel is shared by all colour channels.
+then x̂₀ ← b and x_{t} kept for the next step. ``kernel_steps`` > 0 follows every joint
+step with that many steps on INR_φ alone, a and b held fixed (:class:`ReconConfig`). The
+learning rate is cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in
+model range [−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
 
 Ablations (paper Tables 3–4): ``mode`` = ``dip`` (U-Net on fixed noise, no diffusion),
 ``unet_only`` (diffusion without PD), ``pd_unet`` (PD then one U-Net), ``full``;
@@ -57,9 +58,12 @@ class ReconConfig:
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``kernel_extent`` the half-width of the kernel INR's coordinate grid (None =
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
-    per HR pixel for other sizes); ``crop`` an LR crop (pixels) on which the kernel is
-    estimated (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`),
-    or ``crops`` disjoint crops that share the kernel (a batch, :func:`select_crops`);
+    per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
+    kernel model alone after every joint step, with that step's U-Net outputs held fixed
+    (0 = as published; cheap, as they run no network but the INR); ``crop`` an LR crop
+    (pixels) on which the kernel is estimated (None = the whole image), chosen by
+    ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint crops that share the kernel
+    (a batch, :func:`select_crops`);
     ``final`` = 'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
@@ -82,6 +86,7 @@ class ReconConfig:
     kernel_model: str = "inr"
     mode: str = "full"
     com_weight: float = 1e-3
+    kernel_steps: int = 0
     crop: int | None = None
     crop_rule: str = "energy"
     crops: int = 1
@@ -280,6 +285,15 @@ class Reconstructor:
             if progress is not None:
                 progress(len(history), total, history[-1])
 
+        def kernel_only(*images: torch.Tensor) -> None:
+            fixed = [im.detach() for im in images]
+
+            def loss_fn(k: torch.Tensor) -> torch.Tensor:
+                loss = sum(consistency(im, k) for im in fixed)
+                return loss + cfg.com_weight * center_of_mass_loss(k, center)
+
+            kernel_only_steps(kmodel, opt, loss_fn, cfg.kernel_steps)
+
         out = x0_prev
         stopped = False
         if cfg.mode == "dip":
@@ -292,6 +306,7 @@ class Reconstructor:
                 k = kmodel()
                 out = unet(z)
                 optimise(consistency(out, k) + cfg.com_weight * center_of_mass_loss(k, center))
+                kernel_only(out)
                 if deadline is not None and time.monotonic() > deadline:
                     break
         else:
@@ -311,12 +326,15 @@ class Reconstructor:
                         x_t = _next_xt(sub, a, x_next, i, xi)
                         b = unet(prior.predict_x0(x_t, t_model))
                         loss = la + consistency(b, k)
+                        fixed = (a, b)
                     else:
                         x_t = _next_xt(sub, x0_prev, x_next, i, xi)
                         inp = prior.predict_x0(x_t, t_model) if cfg.mode == "pd_unet" else x_t
                         b = unet(inp)
                         loss = consistency(b, k)
+                        fixed = (b,)
                     optimise(loss + cfg.com_weight * center_of_mass_loss(k, center))
+                    kernel_only(*fixed)
                     if deadline is not None and time.monotonic() > deadline:
                         stopped = True
                         break
@@ -355,6 +373,28 @@ class Reconstructor:
             seconds=t_end - t0,
             final_seconds=0.0 if t_final is None else t_end - t_final,
         )
+
+
+def kernel_only_steps(kmodel, opt, loss_fn, steps: int) -> list[float]:
+    """``steps`` steps of ``opt`` on the kernel model alone, minimising ``loss_fn(kmodel())``
+    with the images inside it held fixed. Parameters without a gradient (the U-Net's, in
+    Phase 2's shared Adam) are skipped by the step, momentum and all. Stops early at a
+    non-finite loss or gradient (the joint step's recovery handles divergence); returns the
+    loss before each step taken."""
+    params = list(kmodel.parameters())
+    losses: list[float] = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(kmodel())
+        if not bool(torch.isfinite(loss)):
+            break
+        loss.backward()
+        if not all_finite(loss, params):
+            break
+        opt.step()
+        losses.append(loss.item())
+    opt.zero_grad(set_to_none=True)
+    return losses
 
 
 def _default_schedule():

@@ -265,3 +265,65 @@ def test_final_step_weights_follow_the_scale(monkeypatch):
     Reconstructor(2, run_cfg).run(lr, PatchPrior(hidden=8))
     assert seen["scale"] == 2
     assert (seen["eps"], seen["weight"]) == pytest.approx(run_cfg.final_weights(2))
+
+
+@pytest.mark.parametrize("mode", ["full", "dip"])
+def test_kernel_steps_refit_the_kernel_to_the_images_of_the_step(monkeypatch, mode):
+    """kernel_steps=N adds N Adam steps on the kernel model alone after every joint step:
+    the kernel model runs 1 + N times per iteration, the U-Net no more often, the U-Net's
+    weights are left alone by them, and each one lowers the consistency of the fixed
+    images at the start of the steps (a few small steps on a smooth loss)."""
+    import kfops.reconstructor as rec
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    calls = {"unet": 0, "kernel": 0}
+    unet_forward, inr_forward = rec.UNet.forward, KernelINR.forward
+
+    def count_unet(self, x):
+        calls["unet"] += 1
+        return unet_forward(self, x)
+
+    def count_kernel(self):
+        calls["kernel"] += 1
+        return inr_forward(self)
+
+    monkeypatch.setattr(rec.UNet, "forward", count_unet)
+    monkeypatch.setattr(KernelINR, "forward", count_kernel)
+    counts = []
+    for steps in (0, 3):
+        calls.update(unet=0, kernel=0)
+        cfg = ReconConfig(mode=mode, kernel_steps=steps, **TINY)
+        res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+        n = cfg.total_iterations()
+        assert len(res.history) == n  # progress counts the joint steps only
+        assert calls["kernel"] == n * (1 + steps) + 1  # + the final evaluation
+        counts.append((calls["unet"], res.kernel))
+    assert counts[0][0] == counts[1][0]
+    assert not torch.allclose(counts[0][1], counts[1][1], atol=1e-5)
+
+
+def test_kernel_only_steps_lower_the_loss_and_leave_the_unet_alone():
+    """The kernel-only steps share Phase 2's Adam with the U-Net: a U-Net that took a joint
+    step before (so Adam holds momentum for it) must not move during them."""
+    import kfops.reconstructor as rec
+
+    torch.manual_seed(0)
+    unet, kmodel = UNet(3, 4, 3), make_kernel_model("inr", 8)
+    opt = torch.optim.Adam(
+        [{"params": list(unet.parameters())}, {"params": list(kmodel.parameters())}], lr=1e-4
+    )
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    y = kfops.degrade(x, kfops.kernels.anisotropic_gaussian(8, 1.5, 0.8, 0.3).float(), 2)
+
+    def loss_fn(k):
+        return torch.nn.functional.mse_loss(kfops.degrade(unet(x).detach(), k, 2), y)
+
+    opt.zero_grad()
+    (loss_fn(kmodel()) + unet(x).square().mean()).backward()
+    opt.step()  # a joint step: Adam now has momentum for the U-Net
+    before = [p.detach().clone() for p in unet.parameters()]
+    losses = rec.kernel_only_steps(kmodel, opt, loss_fn, 5)
+    assert len(losses) == 5 and all(b < a for a, b in zip(losses, losses[1:], strict=False))
+    assert all(torch.equal(a, b) for a, b in zip(before, unet.parameters(), strict=True))
