@@ -16,7 +16,9 @@ saves every estimated kernel there as ``IMAGE__KERNEL__VARIANT.npy`` (the input 
 ``benchmarks.final_step``). ``--luma`` trains the prior and runs Phase 2 on the BT.601
 luma of the LR image alone, then applies the preset's final step to the RGB image with
 that kernel (variant names get ``@y``). ``--prior-steps N`` trains (and caches) priors
-for N steps instead of the preset's (variant names get ``@prior=N``).
+for N steps instead of the preset's (variant names get ``@prior=N``). ``--seed`` seeds the
+prior's training and Phase 2; ``--phase2-seed N`` gives Phase 2 a seed of its own (the
+network initialisations and the noise; variant names get ``@phase2_seed=N``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("phase2_ablation.tsv"))
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--phase2-seed", type=int, default=None, help="seed of Phase 2 alone (default: --seed)"
+    )
     ap.add_argument("--kernels", type=Path, default=None)
     ap.add_argument("--luma", action="store_true", help="prior and Phase 2 on the luma only")
     ap.add_argument("--kernel-names", default=None, help="comma-separated, instead of the 5")
@@ -82,6 +87,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     s = args.scale
+    phase2_seed = args.seed if args.phase2_seed is None else args.phase2_seed
     args.priors.mkdir(parents=True, exist_ok=True)
     if args.kernels is not None:
         args.kernels.mkdir(parents=True, exist_ok=True)
@@ -113,6 +119,8 @@ def main() -> None:
                     name = f"{name}@prior={args.prior_steps}"
                 if s != 4:
                     name = f"{name}@x{s}"
+                if phase2_seed != args.seed:
+                    name = f"{name}@phase2_seed={phase2_seed}"
                 cfg = recon_config("cpu", **overrides)
                 # with --luma the final step runs below, on the RGB image
                 run_cfg = (
@@ -122,7 +130,7 @@ def main() -> None:
                 )
                 t0 = time.perf_counter()
                 res = Reconstructor(s, run_cfg).run(
-                    src, prior, generator=torch.Generator().manual_seed(args.seed)
+                    src, prior, generator=torch.Generator().manual_seed(phase2_seed)
                 )
                 sr = res.hr
                 if args.luma:
