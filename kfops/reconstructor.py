@@ -285,14 +285,17 @@ class Reconstructor:
             if progress is not None:
                 progress(len(history), total, history[-1])
 
-        def kernel_only(*images: torch.Tensor) -> None:
-            fixed = [im.detach() for im in images]
+        def objective(images: tuple[torch.Tensor, ...], k: torch.Tensor) -> torch.Tensor:
+            """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1."""
+            loss = consistency(images[0], k)
+            for im in images[1:]:
+                loss = loss + consistency(im, k)
+            return loss + cfg.com_weight * center_of_mass_loss(k, center)
 
-            def loss_fn(k: torch.Tensor) -> torch.Tensor:
-                loss = sum(consistency(im, k) for im in fixed)
-                return loss + cfg.com_weight * center_of_mass_loss(k, center)
-
-            kernel_only_steps(kmodel, opt, loss_fn, cfg.kernel_steps)
+        def kernel_only(images: tuple[torch.Tensor, ...]) -> None:
+            if cfg.kernel_steps:
+                fixed = tuple(im.detach() for im in images)
+                kernel_only_steps(kmodel, opt, lambda k: objective(fixed, k), cfg.kernel_steps)
 
         out = x0_prev
         stopped = False
@@ -305,8 +308,8 @@ class Reconstructor:
                 set_lr(it, total)
                 k = kmodel()
                 out = unet(z)
-                optimise(consistency(out, k) + cfg.com_weight * center_of_mass_loss(k, center))
-                kernel_only(out)
+                optimise(objective((out,), k))
+                kernel_only((out,))
                 if deadline is not None and time.monotonic() > deadline:
                     break
         else:
@@ -322,19 +325,16 @@ class Reconstructor:
                     k = kmodel()
                     if cfg.mode == "full":
                         a = unet(x0_prev)
-                        la = consistency(a, k)
                         x_t = _next_xt(sub, a, x_next, i, xi)
                         b = unet(prior.predict_x0(x_t, t_model))
-                        loss = la + consistency(b, k)
-                        fixed = (a, b)
+                        images = (a, b)
                     else:
                         x_t = _next_xt(sub, x0_prev, x_next, i, xi)
                         inp = prior.predict_x0(x_t, t_model) if cfg.mode == "pd_unet" else x_t
                         b = unet(inp)
-                        loss = consistency(b, k)
-                        fixed = (b,)
-                    optimise(loss + cfg.com_weight * center_of_mass_loss(k, center))
-                    kernel_only(*fixed)
+                        images = (b,)
+                    optimise(objective(images, k))
+                    kernel_only(images)
                     if deadline is not None and time.monotonic() > deadline:
                         stopped = True
                         break
