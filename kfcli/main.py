@@ -373,6 +373,7 @@ def _run_blind(
     time_budget: float | None,
     quiet: bool,
     kernel_only: bool = False,
+    restarts: int = 1,
 ):
     import time
 
@@ -395,7 +396,7 @@ def _run_blind(
     _check_blind_memory(data.pixels, scale, preset, dev)
     torch.manual_seed(seed)
     start = time.monotonic()
-    cfg = recon_config(preset)
+    cfg = recon_config(preset, restarts=restarts)
     if kernel_only and cfg.final == "tv":  # the SR image is not kept: skip its refinement
         cfg.final = "backproject"
     phases = 3 if cfg.final == "tv" else 2
@@ -478,6 +479,14 @@ BLIND = [
     DEVICE,
     click.option("--seed", type=int, default=0, show_default=True),
     click.option(
+        "--restarts",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Run Phase 2 this many times from different starts and keep the kernel the "
+        "runs agree on (each run adds the Phase-2 time).",
+    ),
+    click.option(
         "--time-budget",
         type=click.FloatRange(min=10),
         default=None,
@@ -530,6 +539,7 @@ def upscale(
     preset: str | None,
     device: str,
     seed: int,
+    restarts: int,
     time_budget: float | None,
     quiet: bool,
 ) -> None:
@@ -542,7 +552,9 @@ def upscale(
     if report is not None:
         _check_out_file(report, (".png",), "the report is a .png file")
         check_output_path(report)
-    data, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet)
+    data, result = _run_blind(
+        image, scale, preset, device, seed, time_budget, quiet, restarts=restarts
+    )
     alpha = None
     if data.alpha is not None:
         alpha = kfops.bicubic_upsample(data.alpha, scale).clamp(0, 1)
@@ -552,7 +564,15 @@ def upscale(
     if report is not None:
         from kfops.report import write_report
 
-        write_report(report, data.pixels, result.hr, result.kernel, result.history, scale)
+        write_report(
+            report,
+            data.pixels,
+            result.hr,
+            result.kernel,
+            result.history,
+            scale,
+            estimates=result.estimates,
+        )
     if not quiet:
         final = result.final_seconds
         times = f"phase 2 {result.seconds - final:.0f} s"
@@ -581,6 +601,7 @@ def kernel_cmd(
     preset: str | None,
     device: str,
     seed: int,
+    restarts: int,
     time_budget: float | None,
     quiet: bool,
 ) -> None:
@@ -588,7 +609,9 @@ def kernel_cmd(
     import kfops
 
     _check_kernel_path(out)
-    _, result = _run_blind(image, scale, preset, device, seed, time_budget, quiet, kernel_only=True)
+    _, result = _run_blind(
+        image, scale, preset, device, seed, time_budget, quiet, kernel_only=True, restarts=restarts
+    )
     kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
     if not quiet:
         click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")

@@ -5,10 +5,11 @@ Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :func:`backproject` and its TV refinement :func:`tv_refine`, the patch-diffusion prior
 :class:`PatchPrior` (Phase 1), the kernel model :class:`KernelINR`, the refinement
 :class:`UNet` and :class:`Reconstructor` (Phase 2), and the modules :mod:`kfops.kernels`,
-:mod:`kfops.io`, :mod:`kfops.metrics`, :mod:`kfops.presets`.
+:mod:`kfops.consensus` (one kernel from several runs), :mod:`kfops.io`, :mod:`kfops.metrics`,
+:mod:`kfops.presets`.
 """
 
-from . import _ext, errors, io, kernels, metrics, presets
+from . import _ext, consensus, errors, io, kernels, metrics, presets
 from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
 from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
@@ -40,6 +41,7 @@ __all__ = [
     "backproject",
     "bicubic_upsample",
     "conjugate_gradient",
+    "consensus",
     "degrade",
     "degrade_adjoint",
     "degrade_kernel_grad",

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .consensus import CONSENSUS_RULES, consensus_kernel
 from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
@@ -60,7 +61,11 @@ class ReconConfig:
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
     per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
-    (0 = as published; cheap, as they run no network but the INR); ``crop`` an LR crop
+    (0 = as published; cheap, as they run no network but the INR); ``restarts`` the
+    number of independent runs of Algorithm 1 (fresh networks, fresh noise, drawn in turn
+    from the generator) whose kernels are combined by the ``consensus`` rule
+    (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
+    each costs a full run); ``crop`` an LR crop
     (pixels) on which the kernel is estimated (None = the whole image), chosen by
     ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint crops that share the kernel
     (a batch, :func:`select_crops`);
@@ -87,6 +92,8 @@ class ReconConfig:
     mode: str = "full"
     com_weight: float = 1e-3
     kernel_steps: int = 0
+    restarts: int = 1
+    consensus: str = "widest"
     crop: int | None = None
     crop_rule: str = "energy"
     crops: int = 1
@@ -105,9 +112,14 @@ class ReconConfig:
         norm = 16.0 / float(scale) ** 2
         return self.final_eps * norm, self.final_tv * norm
 
-    def total_iterations(self) -> int:
+    def run_iterations(self) -> int:
+        """Joint iterations of one run of Algorithm 1."""
         n = self.t_start + 1 if self.steps is None else self.steps
         return self.iters_first + max(n - 1, 0) * self.iters
+
+    def total_iterations(self) -> int:
+        """Joint iterations of Phase 2, all restarts."""
+        return self.run_iterations() * self.restarts
 
 
 @dataclass
@@ -115,13 +127,15 @@ class ReconResult:
     """hr: (1, C, s·h, s·w) in [0, 1]; kernel: (K, K) summing to 1; history: loss per
     iteration; seconds: wall time of Phase 2, final step included; final_seconds: that of
     the final step (back-projection or TV refinement of the whole image; 0 when the
-    Phase-2 image is returned as it is)."""
+    Phase-2 image is returned as it is); estimates: the kernel of every run that counted
+    (one unless ``restarts`` > 1; ``kernel`` is their consensus)."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
     history: list[float]
     seconds: float
     final_seconds: float = 0.0
+    estimates: list[torch.Tensor] = field(default_factory=list)
 
 
 def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int, int]:
@@ -180,6 +194,12 @@ class Reconstructor:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
         if not isinstance(self.config.crops, int) or self.config.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
+        if not isinstance(self.config.restarts, int) or self.config.restarts < 1:
+            raise ValueError(f"restarts must be an integer >= 1, got {self.config.restarts!r}")
+        if self.config.consensus not in CONSENSUS_RULES:
+            raise ValueError(
+                f"unknown consensus {self.config.consensus!r}; expected one of {CONSENSUS_RULES}"
+            )
         if self.config.crop_rule not in CROP_RULES:
             raise ValueError(
                 f"unknown crop_rule {self.config.crop_rule!r}; expected one of {CROP_RULES}"
@@ -215,29 +235,16 @@ class Reconstructor:
             raise ImageError(f"image {tuple(lr.shape[-2:])} is too small (minimum 4×4 pixels)")
         ksize = cfg.kernel_size or default_kernel_size(s)
         center = target_center(ksize, s)
-        init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-        with torch.random.fork_rng(devices=[]):  # initialisation driven by the generator
-            torch.manual_seed(init_seed)
-            kmodel = make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent).to(dev)
-            unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
         if prior is not None:
             prior = prior.to(dev).eval().requires_grad_(False)
         y = to_model(lr)
-        x0_prev = to_model(bicubic_upsample(lr, s).clamp(0, 1))
-        # the kernel model may run at its own peak rate (annealed by the same factor)
-        kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
-        opt = torch.optim.Adam(
-            [
-                {"params": list(unet.parameters()), "ratio": 1.0},
-                {"params": list(kmodel.parameters()), "ratio": kernel_ratio},
-            ],
-            lr=cfg.lr,
-        )
+        x0_init = to_model(bicubic_upsample(lr, s).clamp(0, 1))
         schedule = prior.schedule if prior is not None else _default_schedule()
         t_start = min(cfg.t_start, len(schedule) - 1)
         sub = _sub_schedule(schedule, t_start, cfg.steps)
         total = cfg.total_iterations()
         history: list[float] = []
+        self.recoveries = 0
         t0 = time.perf_counter()
 
         def consistency(x0: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -246,45 +253,6 @@ class Reconstructor:
         def noise(shape):
             return torch.randn(shape, generator=g).to(dev)
 
-        params = [p for group in opt.param_groups for p in group["params"]]
-        snapshot = Snapshot([unet, kmodel], [opt])
-        lr_scale = [1.0]
-        self.recoveries = 0
-
-        def set_lr(it: int, n: int) -> None:
-            frac = it / max(n - 1, 1)
-            lr_now = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
-            for group in opt.param_groups:
-                group["lr"] = lr_now * lr_scale[0] * group["ratio"]
-
-        def optimise(loss: torch.Tensor) -> None:
-            """One Adam step; a non-finite loss or gradient restores the state at the
-            start of this timestep and halves the learning rate (at most max_recoveries
-            times, then DivergenceError)."""
-            opt.zero_grad(set_to_none=True)
-            if bool(torch.isfinite(loss)):
-                loss.backward()
-            if not all_finite(loss, params):
-                self.recoveries += 1
-                if self.recoveries > cfg.max_recoveries:
-                    raise DivergenceError(
-                        f"Phase 2 diverged (NaN/inf) after {cfg.max_recoveries} restarts from "
-                        "the last good state with a lower learning rate"
-                    )
-                snapshot.restore()
-                lr_scale[0] *= 0.5
-                warnings.warn(
-                    "non-finite loss in Phase 2: restored the last good state, learning rate "
-                    "halved",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-            else:
-                opt.step()
-            history.append(loss.item())
-            if progress is not None:
-                progress(len(history), total, history[-1])
-
         def objective(images: tuple[torch.Tensor, ...], k: torch.Tensor) -> torch.Tensor:
             """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1."""
             loss = consistency(images[0], k)
@@ -292,59 +260,132 @@ class Reconstructor:
                 loss = loss + consistency(im, k)
             return loss + cfg.com_weight * center_of_mass_loss(k, center)
 
-        def kernel_only(images: tuple[torch.Tensor, ...]) -> None:
-            if cfg.kernel_steps:
-                fixed = tuple(im.detach() for im in images)
-                kernel_only_steps(kmodel, opt, lambda k: objective(fixed, k), cfg.kernel_steps)
+        def estimate() -> tuple[torch.Tensor, torch.Tensor, bool]:
+            """One run of Algorithm 1 from fresh networks: (kernel, last x̂₀ in model
+            range, stopped by the deadline)."""
+            init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
+            with torch.random.fork_rng(devices=[]):  # initialisation driven by the generator
+                torch.manual_seed(init_seed)
+                kmodel = make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent).to(dev)
+                unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
+            # the kernel model may run at its own peak rate (annealed by the same factor)
+            kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
+            opt = torch.optim.Adam(
+                [
+                    {"params": list(unet.parameters()), "ratio": 1.0},
+                    {"params": list(kmodel.parameters()), "ratio": kernel_ratio},
+                ],
+                lr=cfg.lr,
+            )
+            params = [p for group in opt.param_groups for p in group["params"]]
+            snapshot = Snapshot([unet, kmodel], [opt])
+            lr_scale = [1.0]
+            x0_prev = x0_init
+            recoveries = [0]
 
-        out = x0_prev
-        stopped = False
-        if cfg.mode == "dip":
-            z = noise(x0_prev.shape) * 0.1
-            snapshot.take(0)
-            for it in range(total):
-                if it % 20 == 0 and it:
-                    snapshot.take(it)
-                set_lr(it, total)
-                k = kmodel()
-                out = unet(z)
-                optimise(objective((out,), k))
-                kernel_only((out,))
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-        else:
-            x_next = None
-            n = len(sub)
-            for i in reversed(range(n)):
-                iters = cfg.iters_first if i == n - 1 else cfg.iters
-                t_model = sub.timesteps[i : i + 1].to(dev).expand(x0_prev.shape[0])
-                xi = noise(x0_prev.shape)
-                snapshot.take(i)
-                for it in range(iters):
-                    set_lr(it, iters)
+            def set_lr(it: int, n: int) -> None:
+                frac = it / max(n - 1, 1)
+                lr_now = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
+                for group in opt.param_groups:
+                    group["lr"] = lr_now * lr_scale[0] * group["ratio"]
+
+            def optimise(loss: torch.Tensor) -> None:
+                """One Adam step; a non-finite loss or gradient restores the state at the
+                start of this timestep and halves the learning rate (at most max_recoveries
+                times, then DivergenceError)."""
+                opt.zero_grad(set_to_none=True)
+                if bool(torch.isfinite(loss)):
+                    loss.backward()
+                if not all_finite(loss, params):
+                    self.recoveries += 1
+                    recoveries[0] += 1
+                    if recoveries[0] > cfg.max_recoveries:
+                        raise DivergenceError(
+                            f"Phase 2 diverged (NaN/inf) after {cfg.max_recoveries} returns to "
+                            "the last good state with a lower learning rate"
+                        )
+                    snapshot.restore()
+                    lr_scale[0] *= 0.5
+                    warnings.warn(
+                        "non-finite loss in Phase 2: restored the last good state, learning rate "
+                        "halved",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+                else:
+                    opt.step()
+                history.append(loss.item())
+                if progress is not None:
+                    progress(len(history), total, history[-1])
+
+            def kernel_only(images: tuple[torch.Tensor, ...]) -> None:
+                if cfg.kernel_steps:
+                    fixed = tuple(im.detach() for im in images)
+                    kernel_only_steps(kmodel, opt, lambda k: objective(fixed, k), cfg.kernel_steps)
+
+            out = x0_prev
+            stopped = False
+            if cfg.mode == "dip":
+                z = noise(x0_prev.shape) * 0.1
+                n_dip = cfg.run_iterations()
+                snapshot.take(0)
+                for it in range(n_dip):
+                    if it % 20 == 0 and it:
+                        snapshot.take(it)
+                    set_lr(it, n_dip)
                     k = kmodel()
-                    if cfg.mode == "full":
-                        a = unet(x0_prev)
-                        x_t = _next_xt(sub, a, x_next, i, xi)
-                        b = unet(prior.predict_x0(x_t, t_model))
-                        images = (a, b)
-                    else:
-                        x_t = _next_xt(sub, x0_prev, x_next, i, xi)
-                        inp = prior.predict_x0(x_t, t_model) if cfg.mode == "pd_unet" else x_t
-                        b = unet(inp)
-                        images = (b,)
-                    optimise(objective(images, k))
-                    kernel_only(images)
+                    out = unet(z)
+                    optimise(objective((out,), k))
+                    kernel_only((out,))
                     if deadline is not None and time.monotonic() > deadline:
                         stopped = True
                         break
-                x0_prev = b.detach()
-                x_next = x_t.detach()
-                out = x0_prev
-                if stopped:
-                    break
-        with torch.no_grad():
-            kernel = kmodel().detach()
+            else:
+                x_next = None
+                n = len(sub)
+                for i in reversed(range(n)):
+                    iters = cfg.iters_first if i == n - 1 else cfg.iters
+                    t_model = sub.timesteps[i : i + 1].to(dev).expand(x0_prev.shape[0])
+                    xi = noise(x0_prev.shape)
+                    snapshot.take(i)
+                    for it in range(iters):
+                        set_lr(it, iters)
+                        k = kmodel()
+                        if cfg.mode == "full":
+                            a = unet(x0_prev)
+                            x_t = _next_xt(sub, a, x_next, i, xi)
+                            b = unet(prior.predict_x0(x_t, t_model))
+                            images = (a, b)
+                        else:
+                            x_t = _next_xt(sub, x0_prev, x_next, i, xi)
+                            inp = prior.predict_x0(x_t, t_model) if cfg.mode == "pd_unet" else x_t
+                            b = unet(inp)
+                            images = (b,)
+                        optimise(objective(images, k))
+                        kernel_only(images)
+                        if deadline is not None and time.monotonic() > deadline:
+                            stopped = True
+                            break
+                    x0_prev = b.detach()
+                    x_next = x_t.detach()
+                    out = x0_prev
+                    if stopped:
+                        break
+            with torch.no_grad():
+                kernel = kmodel().detach()
+            return kernel, out.detach(), stopped
+
+        runs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for _ in range(cfg.restarts):
+            kernel_r, out_r, stopped = estimate()
+            if not (stopped and runs):  # a cut-short restart only counts when it is alone
+                runs.append((kernel_r, out_r))
+            if stopped:
+                break
+        kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
+        out = runs[chosen][1]
+        if cfg.final == "phase2" and cfg.crop is None:  # an image and its own kernel
+            kernel = runs[chosen][0]
         t_final = time.perf_counter()
         eps, tv_weight = cfg.final_weights(s)
         if cfg.final == "tv":
@@ -372,6 +413,7 @@ class Reconstructor:
             history=history,
             seconds=t_end - t0,
             final_seconds=0.0 if t_final is None else t_end - t_final,
+            estimates=[k for k, _ in runs],
         )
 
 

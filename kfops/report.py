@@ -1,5 +1,6 @@
 """One-page PNG report of a blind SR run: LR (nearest-upsampled), bicubic, result, the
-estimated kernel (magnified, with its size) and the Phase-2 loss curve (log scale)."""
+estimated kernel (magnified, with its size), the Phase-2 loss curve (log scale) and, after
+several restarts, every run's kernel with its agreement with the others."""
 
 from __future__ import annotations
 
@@ -38,6 +39,27 @@ def _kernel_panel(kernel: torch.Tensor, size: int):
     return img.resize((size, size), Image.NEAREST)
 
 
+def _estimates_panel(estimates: list[torch.Tensor], size: int):
+    """The runs' kernels on a grid, each titled with its mean normalised correlation with
+    the other runs (:func:`kfops.consensus.agreement`)."""
+    from PIL import Image, ImageDraw
+
+    from .consensus import agreement
+
+    n = len(estimates)
+    corr = agreement(estimates)
+    mean_corr = ((corr.sum(1) - 1) / (n - 1)).tolist()
+    side = math.ceil(math.sqrt(n))
+    cell = size // side
+    img = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(img)
+    for i, (k, c) in enumerate(zip(estimates, mean_corr, strict=True)):
+        x, y = (i % side) * cell, (i // side) * cell
+        img.paste(_kernel_panel(k, cell - 14), (x + 2, y + 12))
+        d.text((x + 2, y), f"run {i + 1}: {c:.2f}", fill="black")
+    return img
+
+
 def _curve_panel(history: list[float], size: int):
     from PIL import Image, ImageDraw
 
@@ -64,9 +86,11 @@ def write_report(
     kernel: torch.Tensor,
     history: list[float],
     scale: int,
+    estimates: list[torch.Tensor] | None = None,
 ) -> None:
     """lr: (1, C, h, w) and hr: (1, C, s·h, s·w) in [0, 1]; kernel (K, K); history: the
-    Phase-2 loss per iteration. Written atomically as a PNG."""
+    Phase-2 loss per iteration (restarts one after another); estimates: every run's kernel
+    (a panel of its own when there are several). Written atomically as a PNG."""
     from PIL import Image, ImageDraw
 
     panels = [
@@ -76,6 +100,8 @@ def write_report(
         (f"kernel {kernel.shape[-2]}x{kernel.shape[-1]}", _kernel_panel(kernel, PANEL)),
         ("Phase-2 loss", _curve_panel(history, PANEL)),
     ]
+    if estimates is not None and len(estimates) > 1:
+        panels.append(("runs (agreement)", _estimates_panel(estimates, PANEL)))
     height = max(p.height for _, p in panels) + 20
     sheet = Image.new("RGB", (len(panels) * (PANEL + 8) + 8, height + 8), "white")
     draw = ImageDraw.Draw(sheet)

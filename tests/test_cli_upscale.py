@@ -143,3 +143,25 @@ def test_interrupted_upscale_leaves_no_output_and_resumes(tiny_presets, tmp_path
     assert second.exit_code == 0, second.output
     assert starts[-1] == 15 and "resumed prior training from step 15" in second.output
     assert out.exists() and not list((tmp_path / "cache" / "priors").glob("*.partial.pt"))
+
+
+def test_restarts_combine_several_runs(tiny_presets, tmp_path, monkeypatch):
+    seen = []
+    real = kfops.reconstructor.consensus_kernel
+
+    def recording(kernels, rule):
+        seen.append(len(kernels))
+        return real(kernels, rule)
+
+    monkeypatch.setattr(kfops.reconstructor, "consensus_kernel", recording)
+    src = _lr(tmp_path)
+    k, report = tmp_path / "k.npy", tmp_path / "report.png"
+    res = CliRunner().invoke(cli, ["kernel", str(src), "-s", "4", "-o", str(k), "--restarts", "2"])
+    assert res.exit_code == 0, res.output
+    assert seen == [2] and abs(np.load(k).sum() - 1) < 1e-4
+    args = ["upscale", str(src), "-s", "4", "-o", str(tmp_path / "sr.png"), "--report", str(report)]
+    res = CliRunner().invoke(cli, [*args, "--restarts", "3", "-q"])
+    assert res.exit_code == 0, res.output
+    assert seen == [2, 3] and Image.open(report).width == 6 * (256 + 8) + 8  # + the runs' panel
+    bad = CliRunner().invoke(cli, ["kernel", str(src), "-s", "4", "-o", str(k), "--restarts", "0"])
+    assert bad.exit_code == 2 and "--restarts" in bad.output

@@ -330,3 +330,56 @@ def test_kernel_only_steps_lower_the_loss_and_leave_the_unet_alone():
     losses = rec.kernel_only_steps(kmodel, opt, loss_fn, 5)
     assert len(losses) == 5 and all(b < a for a, b in zip(losses, losses[1:], strict=False))
     assert all(torch.equal(a, b) for a, b in zip(before, unet.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("final", ["phase2", "tv"])
+def test_restarts_run_independently_and_combine_their_kernels(final):
+    """restarts=3 runs Algorithm 1 three times from different initialisations (different
+    kernels), reports every estimate, and returns their consensus: the medoid's own kernel
+    and image for final='phase2', the pixel-wise median through the final step for 'tv'.
+    The first run is the single run of restarts=1 (same draws from the generator)."""
+    from kfops.consensus import consensus_kernel
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    extra = dict(final=final, consensus="median")
+    if final == "tv":
+        extra.update(crop=16, final_iters=3)
+
+    def run(restarts):
+        cfg = ReconConfig(restarts=restarts, **extra, **TINY)
+        return cfg, Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(2))
+
+    _, one = run(1)
+    cfg, res = run(3)
+    assert len(res.history) == cfg.total_iterations() == 3 * cfg.run_iterations()
+    assert len(res.estimates) == 3 and torch.equal(res.estimates[0], one.kernel)
+    assert not torch.allclose(res.estimates[0], res.estimates[1], atol=1e-5)
+    median, medoid = consensus_kernel(res.estimates, "median")
+    if final == "phase2":
+        assert torch.equal(res.kernel, res.estimates[medoid])
+    else:
+        assert torch.equal(res.kernel, median)
+    assert res.hr.shape == one.hr.shape
+    with pytest.raises(ValueError, match="restarts"):
+        Reconstructor(2, ReconConfig(restarts=0))
+    with pytest.raises(ValueError, match="consensus"):
+        Reconstructor(2, ReconConfig(consensus="vote"))
+
+
+def test_a_restart_cut_short_by_the_deadline_is_dropped(monkeypatch):
+    """The deadline stops Phase 2 inside the second restart: only the complete first run's
+    kernel counts."""
+    import kfops.reconstructor as rec
+
+    lr, _ = _problem()
+    clock = iter(range(10**6))
+    cfg = ReconConfig(mode="dip", restarts=3, **TINY)
+    n = cfg.run_iterations()
+    monkeypatch.setattr(rec.time, "monotonic", lambda: float(next(clock)))
+    res = Reconstructor(2, cfg).run(
+        lr, None, generator=torch.Generator().manual_seed(0), deadline=n + 2.5
+    )
+    assert len(res.estimates) == 1 and torch.equal(res.kernel, res.estimates[0])
+    assert n < len(res.history) < 2 * n
