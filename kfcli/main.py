@@ -483,8 +483,9 @@ BLIND = [
         type=click.IntRange(min=1),
         default=1,
         show_default=True,
-        help="Run Phase 2 this many times from different starts and keep the kernel the "
-        "runs agree on (each run adds the Phase-2 time).",
+        help="Run Phase 2 this many times from different starts and keep the widest of "
+        "their kernels (estimates lean towards too small ones); each run adds the Phase-2 "
+        "time.",
     ),
     click.option(
         "--time-budget",

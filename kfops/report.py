@@ -1,6 +1,7 @@
 """One-page PNG report of a blind SR run: LR (nearest-upsampled), bicubic, result, the
 estimated kernel (magnified, with its size), the Phase-2 loss curve (log scale) and, after
-several restarts, every run's kernel with its agreement with the others."""
+several restarts, every run's kernel with its RMS radius and its agreement with the
+others."""
 
 from __future__ import annotations
 
@@ -40,11 +41,12 @@ def _kernel_panel(kernel: torch.Tensor, size: int):
 
 
 def _estimates_panel(estimates: list[torch.Tensor], size: int):
-    """The runs' kernels on a grid, each titled with its mean normalised correlation with
-    the other runs (:func:`kfops.consensus.agreement`)."""
+    """The runs' kernels on a grid, each titled with its RMS radius in pixels
+    (:func:`kfops.consensus.kernel_spread`, what the ``widest`` rule compares) and its mean
+    normalised correlation with the other runs (:func:`kfops.consensus.agreement`)."""
     from PIL import Image, ImageDraw
 
-    from .consensus import agreement
+    from .consensus import agreement, kernel_spread
 
     n = len(estimates)
     corr = agreement(estimates)
@@ -56,7 +58,7 @@ def _estimates_panel(estimates: list[torch.Tensor], size: int):
     for i, (k, c) in enumerate(zip(estimates, mean_corr, strict=True)):
         x, y = (i % side) * cell, (i // side) * cell
         img.paste(_kernel_panel(k, cell - 14), (x + 2, y + 12))
-        d.text((x + 2, y), f"run {i + 1}: {c:.2f}", fill="black")
+        d.text((x + 2, y), f"run {i + 1}: {kernel_spread(k):.1f}px {c:.2f}", fill="black")
     return img
 
 
@@ -101,7 +103,7 @@ def write_report(
         ("Phase-2 loss", _curve_panel(history, PANEL)),
     ]
     if estimates is not None and len(estimates) > 1:
-        panels.append(("runs (agreement)", _estimates_panel(estimates, PANEL)))
+        panels.append(("runs (radius, agreement)", _estimates_panel(estimates, PANEL)))
     height = max(p.height for _, p in panels) + 20
     sheet = Image.new("RGB", (len(panels) * (PANEL + 8) + 8, height + 8), "white")
     draw = ImageDraw.Draw(sheet)
