@@ -104,15 +104,7 @@ def main() -> None:
             if args.prior_steps is not None:
                 tag += f"_steps{args.prior_steps}"
             cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
-            if cached.exists():
-                prior = PatchPrior.load(cached)
-            else:
-                prior = PatchPrior(
-                    prior_config("cpu", channels=src.shape[1], steps=args.prior_steps)
-                )
-                gen = torch.Generator().manual_seed(args.seed)
-                prior.fit(src, generator=gen, progress=False)
-                prior.save(cached)
+            prior = cached_prior(cached, src, args.seed, args.prior_steps)
             for name, overrides in variants:
                 name = f"{name}@y" if args.luma else name
                 if args.prior_steps is not None:
@@ -146,6 +138,17 @@ def main() -> None:
                 print(line, flush=True)
                 with open(args.out, "a") as fh:
                     fh.write(line + "\n")
+
+
+def cached_prior(path: Path, lr: torch.Tensor, seed: int, steps: int | None = None) -> PatchPrior:
+    """The prior saved at ``path``, else one trained on ``lr`` with the cpu recipe
+    (``steps`` instead of its step count when given), seeded ``seed``, and saved there."""
+    if path.exists():
+        return PatchPrior.load(path)
+    prior = PatchPrior(prior_config("cpu", channels=lr.shape[1], steps=steps))
+    prior.fit(lr, generator=torch.Generator().manual_seed(seed), progress=False)
+    prior.save(path)
+    return prior
 
 
 def _luma(rgb: torch.Tensor) -> torch.Tensor:

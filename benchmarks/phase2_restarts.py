@@ -24,13 +24,12 @@ import torch
 
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
-from kfops.diffusion import PatchPrior
 from kfops.metrics import kernel_ncc, psnr_y
-from kfops.presets import prior_config, recon_config
+from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
 from .devdata import hr_path
-from .phase2_ablation import _kernels
+from .phase2_ablation import _kernels, cached_prior
 
 
 def main() -> None:
@@ -53,13 +52,7 @@ def main() -> None:
         k = _kernels(kname, s)[kname]
         hr = bench._load_hr(hr_path(image), 128 * s, s, None)
         lr = degrade(hr, k, s, "reflect")
-        cached = args.priors / f"{image}_{kname}_{args.seed}.pt"
-        if cached.exists():
-            prior = PatchPrior.load(cached)
-        else:
-            prior = PatchPrior(prior_config("cpu", channels=lr.shape[1]))
-            prior.fit(lr, generator=torch.Generator().manual_seed(args.seed), progress=False)
-            prior.save(cached)
+        prior = cached_prior(args.priors / f"{image}_{kname}_{args.seed}.pt", lr, args.seed)
         runs = []
         for r in range(1, args.runs + 1):
             path = args.kernels / f"{image}__{kname}__prior{args.seed}__run{r}.npy"
@@ -74,9 +67,12 @@ def main() -> None:
             candidates[rule] = consensus_kernel(runs, rule)[0]
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
         gains: dict[str, float] = {}
+        by_kernel: dict[int, float] = {}  # widest and medoid return one of the runs' kernels
         for name, est in candidates.items():
-            sr = tv_refine(lr, est, s, tv_weight, cfg.final_iters, eps=eps)
-            gains[name] = psnr_y(sr, hr) - base
+            if id(est) not in by_kernel:
+                sr = tv_refine(lr, est, s, tv_weight, cfg.final_iters, eps=eps)
+                by_kernel[id(est)] = psnr_y(sr, hr) - base
+            gains[name] = by_kernel[id(est)]
             ncc = kernel_ncc(est.double(), k.double())
             line = (
                 f"{image}\t{kname}\t{name}\t{gains[name]:+.3f}\t{ncc:.3f}\t{kernel_spread(est):.2f}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from .errors import KernelError
+from .kernels import center_of_mass
 
 __all__ = ["CONSENSUS_RULES", "agreement", "consensus_kernel", "kernel_spread"]
 
@@ -34,9 +35,9 @@ def kernel_spread(kernel: torch.Tensor) -> float:
     non-negative taps (normalised to sum 1 first): the kernel's RMS radius."""
     k = kernel.detach().double()
     k = k / k.sum()
+    cy, cx = center_of_mass(k)
     ys = torch.arange(k.shape[-2], dtype=k.dtype)[:, None]
     xs = torch.arange(k.shape[-1], dtype=k.dtype)[None, :]
-    cy, cx = float((k * ys).sum()), float((k * xs).sum())
     return float((k * ((ys - cy) ** 2 + (xs - cx) ** 2)).sum().sqrt())
 
 
