@@ -47,14 +47,16 @@ KERNELS = ("levin_k1", "levin_k4", "levin_k7", "l_shape")
 
 def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
     """The named kernels (comma-separated), or the default five, at the scale's default
-    support (24 at ×4); the Gaussians' widths scale with s / 4 (they are set for ×4)."""
+    support (24 at ×4). ``gauss_SX_SY_THETA`` is any anisotropic Gaussian (standard
+    deviations in HR pixels at ×4, angle in radians; e.g. ``gauss_1.2_1.2_0`` blurs about
+    as much as averaging 4×4 pixels); the Gaussians' widths scale with s / 4."""
     size = default_kernel_size(scale)
     table = bench.load_kernel_set("levin,stress", size=size)
-    for name in bench.load_kernel_set("gauss", size=24):
+    gauss_names = list(bench.load_kernel_set("gauss", size=24))
+    chosen = names.split(",") if names else (*KERNELS, sorted(gauss_names)[0])
+    for name in {*gauss_names, *(n for n in chosen if n.startswith("gauss_"))}:
         sx, sy, th = (float(v) for v in name.split("_")[1:])
         table[name] = anisotropic_gaussian(size, sx * scale / 4, sy * scale / 4, th)
-    gauss = sorted(k for k in table if k.startswith("gauss"))[0]
-    chosen = names.split(",") if names else (*KERNELS, gauss)
     return {k: table[k].float() for k in chosen}
 
 

@@ -10,7 +10,10 @@ under ``--priors``, shared with phase2_ablation); run r is Phase 2 with the gene
 seeded r (``--runs`` of them), its kernel cached under ``--kernels``. Rows are appended to
 ``--out`` (tab-separated: image, kernel, candidate, ΔPSNR dB, NCC, spread px), then the
 mean of every candidate over the cases is printed, with ``single`` (the mean of the runs:
-what one run gives on average) and ``best`` (the best run: an oracle).
+what one run gives on average) and ``best`` (the best run: an oracle). ``--set KEY=VALUE``
+overrides a field of the cpu preset's Phase 2 (e.g. ``--set steps=6 --set iters=8`` for
+shorter runs); the kernels of such runs are cached apart, under a name that lists the
+overrides.
 """
 
 from __future__ import annotations
@@ -40,7 +43,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("phase2_restarts.tsv"))
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--kernels", type=Path, default=Path(".cache/restart_kernels"))
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the cpu preset's Phase 2 (int, float or str)",
+    )
     args = ap.parse_args()
+    overrides = dict(_parse_override(item) for item in args.set)
+    tag = "".join(f"__{key}{value}" for key, value in sorted(overrides.items()))
     s = 4
     args.priors.mkdir(parents=True, exist_ok=True)
     args.kernels.mkdir(parents=True, exist_ok=True)
@@ -55,9 +67,10 @@ def main() -> None:
         prior = cached_prior(args.priors / f"{image}_{kname}_{args.seed}.pt", lr, args.seed)
         runs = []
         for r in range(1, args.runs + 1):
-            path = args.kernels / f"{image}__{kname}__prior{args.seed}__run{r}.npy"
+            path = args.kernels / f"{image}__{kname}__prior{args.seed}{tag}__run{r}.npy"
             if not path.exists():
-                res = Reconstructor(s, recon_config("cpu", final="backproject")).run(
+                run_cfg = recon_config("cpu", final="backproject", **overrides)
+                res = Reconstructor(s, run_cfg).run(
                     lr, prior, generator=torch.Generator().manual_seed(r)
                 )
                 np.save(path, res.kernel.double().numpy())
@@ -88,6 +101,17 @@ def main() -> None:
     print("mean gain over bicubic (dB):")
     for name, values in totals.items():
         print(f"  {name:8s} {sum(values) / len(values):+.3f}")
+
+
+def _parse_override(item: str) -> tuple[str, int | float | str]:
+    """'steps=6' -> ('steps', 6); values are read as int, then float, else kept as text."""
+    key, _, text = item.partition("=")
+    for kind in (int, float):
+        try:
+            return key, kind(text)
+        except ValueError:
+            pass
+    return key, text
 
 
 if __name__ == "__main__":

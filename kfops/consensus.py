@@ -11,7 +11,10 @@ Rules (all need no ground truth):
   an image and its kernel leans towards kernels that are too narrow (the no-blur
   solution explains the LR image with a sharper HR image and a smaller kernel; Levin et
   al. 2009), and a run that escapes that pull lands nearer the true kernel (measured on
-  10 cases, README "Where the dB go");
+  10 cases, README "Where the dB go"). The rule holds only while the runs err on the small
+  side: on a sharp, aliased LR image (no blur before the downscaling) the estimates are
+  too wide and it keeps the worst of them, and runs shortened to a third of the cpu
+  preset's iterations scatter to both sides of the true width (README);
 - ``medoid``: the estimate with the largest summed normalised correlation ⟨kᵢ, kⱼ⟩ /
   (‖kᵢ‖ ‖kⱼ‖) with the others — the one the other runs agree with most;
 - ``mean``: the pixel-wise mean;

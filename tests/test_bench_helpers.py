@@ -1,0 +1,43 @@
+"""Helpers of the Phase-2 benchmark scripts (kernel names, config overrides)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from benchmarks.phase2_ablation import KERNELS, _kernels
+from benchmarks.phase2_restarts import _parse_override
+from kfops.consensus import kernel_spread
+
+
+def test_any_gaussian_can_be_named_and_scales_with_the_factor():
+    k4 = _kernels("gauss_1.2_1.2_0,levin_k3")["gauss_1.2_1.2_0"]
+    assert k4.shape == (24, 24) and abs(float(k4.sum()) - 1) < 1e-5
+    assert kernel_spread(k4) == pytest.approx(1.2 * math.sqrt(2), abs=0.02)
+    k2 = _kernels("gauss_1.2_1.2_0", scale=2)["gauss_1.2_1.2_0"]
+    assert kernel_spread(k2) == pytest.approx(0.6 * math.sqrt(2), abs=0.02)
+    # standard deviations 1 and 3 px along the axes at angle 0: variances about 1 and 9
+    k = _kernels("gauss_1.0_3.0_0")["gauss_1.0_3.0_0"].double()
+    axis = torch.arange(24, dtype=torch.float64) - 11.5
+    variances = sorted(float((k.sum(d) * axis**2).sum()) for d in (0, 1))
+    assert variances == pytest.approx([1.0, 9.0], rel=0.1)
+
+
+def test_default_kernel_set_is_the_documented_five():
+    table = _kernels(None)
+    assert list(table)[: len(KERNELS)] == list(KERNELS) and len(table) == len(KERNELS) + 1
+    assert list(table)[-1].startswith("gauss_")
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ("steps=6", ("steps", 6)),
+        ("lr=3e-4", ("lr", 3e-4)),
+        ("consensus=mean", ("consensus", "mean")),
+    ],
+)
+def test_overrides_are_read_as_numbers_when_they_are(item, expected):
+    assert _parse_override(item) == expected
