@@ -61,7 +61,9 @@ class ReconConfig:
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
     per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
-    (0 = as published; cheap, as they run no network but the INR); ``restarts`` the
+    (0 = as published; cheap, as they run no network but the INR); ``kernel_freeze`` the
+    number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
+    published; in ``dip`` mode as many iterations as those timesteps would take); ``restarts`` the
     number of independent runs of Algorithm 1 (fresh networks, fresh noise, drawn in turn
     from the generator) whose kernels are combined by the ``consensus`` rule
     (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
@@ -92,6 +94,7 @@ class ReconConfig:
     mode: str = "full"
     com_weight: float = 1e-3
     kernel_steps: int = 0
+    kernel_freeze: int = 0
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -112,10 +115,28 @@ class ReconConfig:
         norm = 16.0 / float(scale) ** 2
         return self.final_eps * norm, self.final_tv * norm
 
+    @property
+    def image_used(self) -> bool:
+        """Whether the Phase-2 image is the output (else only the kernel is kept)."""
+        return self.final == "phase2" and self.crop is None
+
     def run_iterations(self) -> int:
-        """Joint iterations of one run of Algorithm 1."""
-        n = self.t_start + 1 if self.steps is None else self.steps
-        return self.iters_first + max(n - 1, 0) * self.iters
+        """Joint iterations of one run of Algorithm 1 (a run whose image is not kept stops
+        when its kernel is held: the rest would change nothing that is kept)."""
+        return self.schedule_iterations() if self.image_used else self.kernel_iterations()
+
+    def schedule_iterations(self) -> int:
+        """Joint iterations of every timestep of one run (the learning-rate schedule of
+        ``dip`` mode spans them)."""
+        return self.iters_first + max(self._timesteps() - 1, 0) * self.iters
+
+    def _timesteps(self) -> int:
+        return self.t_start + 1 if self.steps is None else self.steps
+
+    def kernel_iterations(self) -> int:
+        """Joint iterations of one run before the kernel is held (``kernel_freeze``)."""
+        n = self._timesteps() - self.kernel_freeze
+        return 0 if n <= 0 else self.iters_first + (n - 1) * self.iters
 
     def total_iterations(self) -> int:
         """Joint iterations of Phase 2, all restarts."""
@@ -194,6 +215,10 @@ class Reconstructor:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
         if not isinstance(self.config.crops, int) or self.config.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
+        if not isinstance(self.config.kernel_freeze, int) or self.config.kernel_freeze < 0:
+            raise ValueError(
+                f"kernel_freeze must be an integer >= 0, got {self.config.kernel_freeze!r}"
+            )
         if not isinstance(self.config.restarts, int) or self.config.restarts < 1:
             raise ValueError(f"restarts must be an integer >= 1, got {self.config.restarts!r}")
         if self.config.consensus not in CONSENSUS_RULES:
@@ -323,20 +348,29 @@ class Reconstructor:
                     fixed = tuple(im.detach() for im in images)
                     kernel_only_steps(kmodel, opt, lambda k: objective(fixed, k), cfg.kernel_steps)
 
+            def kernel(frozen: bool) -> torch.Tensor:
+                if not frozen:
+                    return kmodel()
+                with torch.no_grad():  # no gradient: Adam leaves the kernel model alone
+                    return kmodel()
+
             out = x0_prev
             stopped = False
             if cfg.mode == "dip":
                 z = noise(x0_prev.shape) * 0.1
-                n_dip = cfg.run_iterations()
+                n_dip = cfg.schedule_iterations()
+                n_learn = cfg.kernel_iterations()  # then the kernel is held
                 snapshot.take(0)
-                for it in range(n_dip):
+                for it in range(cfg.run_iterations()):
                     if it % 20 == 0 and it:
                         snapshot.take(it)
                     set_lr(it, n_dip)
-                    k = kmodel()
+                    frozen = it >= n_learn  # (never, unless the image is kept)
+                    k = kernel(frozen)
                     out = unet(z)
                     optimise(objective((out,), k))
-                    kernel_only((out,))
+                    if not frozen:
+                        kernel_only((out,))
                     if deadline is not None and time.monotonic() > deadline:
                         stopped = True
                         break
@@ -346,11 +380,14 @@ class Reconstructor:
                 for i in reversed(range(n)):
                     iters = cfg.iters_first if i == n - 1 else cfg.iters
                     t_model = sub.timesteps[i : i + 1].to(dev).expand(x0_prev.shape[0])
+                    frozen = i < cfg.kernel_freeze  # one of the last kernel_freeze timesteps
+                    if frozen and not cfg.image_used:
+                        break
                     xi = noise(x0_prev.shape)
                     snapshot.take(i)
                     for it in range(iters):
                         set_lr(it, iters)
-                        k = kmodel()
+                        k = kernel(frozen)
                         if cfg.mode == "full":
                             a = unet(x0_prev)
                             x_t = _next_xt(sub, a, x_next, i, xi)
@@ -362,7 +399,8 @@ class Reconstructor:
                             b = unet(inp)
                             images = (b,)
                         optimise(objective(images, k))
-                        kernel_only(images)
+                        if not frozen:
+                            kernel_only(images)
                         if deadline is not None and time.monotonic() > deadline:
                             stopped = True
                             break

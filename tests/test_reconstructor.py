@@ -303,6 +303,49 @@ def test_kernel_steps_refit_the_kernel_to_the_images_of_the_step(monkeypatch, mo
     assert not torch.allclose(counts[0][1], counts[1][1], atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["full", "dip"])
+def test_kernel_freeze_holds_the_kernel_over_the_last_timesteps(monkeypatch, mode):
+    """kernel_freeze=1: the run is the unfrozen one until the last timestep starts (same
+    losses), then the kernel stays where it was while the U-Net goes on learning (the
+    losses still change); freezing every timestep returns the initial kernel."""
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    seen: list[torch.Tensor] = []
+    inr_forward = KernelINR.forward
+
+    def record(self):
+        out = inr_forward(self)
+        seen.append(out.detach().clone())
+        return out
+
+    monkeypatch.setattr(KernelINR, "forward", record)
+    runs = {}
+    for freeze in (0, 1, TINY["steps"]):
+        seen.clear()
+        cfg = ReconConfig(mode=mode, kernel_freeze=freeze, kernel_steps=2, **TINY)
+        res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+        runs[freeze] = (res, list(seen))
+    n_free = TINY["iters_first"] + (TINY["steps"] - 2) * TINY["iters"]
+    free, last = runs[0], runs[1]
+    assert free[0].history[:n_free] == last[0].history[:n_free]
+    held = last[1][-(TINY["iters"] + 1) :]  # the last timestep's kernels and the final one
+    assert all(torch.equal(held[0], k) for k in held)
+    assert not torch.equal(free[0].kernel, last[0].kernel)
+    assert len(set(last[0].history[n_free:])) > 1  # the U-Net still learns
+    all_frozen = runs[TINY["steps"]]
+    assert all(torch.equal(all_frozen[1][0], k) for k in all_frozen[1])
+    # when only the kernel is kept, the run stops where the kernel is held: same kernel
+    seen.clear()
+    cfg = ReconConfig(mode=mode, kernel_freeze=1, kernel_steps=2, final="backproject", **TINY)
+    assert cfg.run_iterations() == n_free
+    short = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert short.history == last[0].history[:n_free]
+    assert torch.equal(short.kernel, last[0].kernel)
+    with pytest.raises(ValueError, match="kernel_freeze"):
+        Reconstructor(2, ReconConfig(kernel_freeze=-1))
+
+
 def test_kernel_only_steps_lower_the_loss_and_leave_the_unet_alone():
     """The kernel-only steps share Phase 2's Adam with the U-Net: a U-Net that took a joint
     step before (so Adam holds momentum for it) must not move during them, and each step
