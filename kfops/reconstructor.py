@@ -11,7 +11,8 @@ on the U-Net R_θ and the kernel model INR_φ:
     L      = ‖y − (a ⊛ k)↓s‖² + ‖y − (b ⊛ k)↓s‖² + w·COM(k)
 
 then x̂₀ ← b and x_{t} kept for the next step. ``kernel_steps`` > 0 follows every joint
-step with that many steps on INR_φ alone, a and b held fixed (:class:`ReconConfig`). The
+step with that many steps on INR_φ alone, a and b held fixed; ``kernel_freeze`` > 0 holds
+INR_φ over the last timesteps (:class:`ReconConfig`). The
 learning rate is cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in
 model range [−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
 
@@ -63,15 +64,15 @@ class ReconConfig:
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
     (0 = as published; cheap, as they run no network but the INR); ``kernel_freeze`` the
     number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
-    published; in ``dip`` mode as many iterations as those timesteps would take); ``restarts`` the
-    number of independent runs of Algorithm 1 (fresh networks, fresh noise, drawn in turn
-    from the generator) whose kernels are combined by the ``consensus`` rule
+    published; in ``dip`` mode as many iterations as those timesteps would take; a run
+    whose image is not kept stops there instead); ``restarts`` the number of independent
+    runs of Algorithm 1 (fresh networks, fresh noise, drawn in turn from the generator)
+    whose kernels are combined by the ``consensus`` rule
     (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
-    each costs a full run); ``crop`` an LR crop
-    (pixels) on which the kernel is estimated (None = the whole image), chosen by
-    ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint crops that share the kernel
-    (a batch, :func:`select_crops`);
-    ``final`` = 'phase2' (return the Phase-2 image; needs crop=None),
+    each costs a full run); ``crop`` an LR crop (pixels) on which the kernel is estimated
+    (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops``
+    disjoint crops that share the kernel (a batch, :func:`select_crops`); ``final`` =
+    'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
