@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a field of the cpu preset's Phase 2 (int, float or str)",
+        help="override a field of the cpu preset's Phase 2 (value read as JSON)",
     )
     args = ap.parse_args()
     overrides = dict(_parse_override(item) for item in args.set)
@@ -103,15 +104,14 @@ def main() -> None:
         print(f"  {name:8s} {sum(values) / len(values):+.3f}")
 
 
-def _parse_override(item: str) -> tuple[str, int | float | str]:
-    """'steps=6' -> ('steps', 6); values are read as int, then float, else kept as text."""
+def _parse_override(item: str) -> tuple[str, object]:
+    """'steps=6' -> ('steps', 6): the value read as JSON, as in phase2_ablation's variants
+    (a bare word such as 'mean' is kept as text)."""
     key, _, text = item.partition("=")
-    for kind in (int, float):
-        try:
-            return key, kind(text)
-        except ValueError:
-            pass
-    return key, text
+    try:
+        return key, json.loads(text)
+    except json.JSONDecodeError:
+        return key, text
 
 
 if __name__ == "__main__":
