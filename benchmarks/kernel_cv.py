@@ -1,0 +1,194 @@
+"""Cross-validated kernel check: does a kernel predict LR pixels it was not fitted to?
+
+For a kernel k the HR image is fitted to one half of the LR pixels (a checkerboard): the
+damped back-projection restricted to those pixels (conjugate gradients), then Adam steps
+under the Charbonnier TV prior with the cpu final step's weights. The error with which
+(x ⊛ k)↓s predicts the other half is the score; the halves swap and the errors add. This
+is blur identification by cross-validation, used here to ask whether a Phase-2 estimate
+has the right size: every kernel is dilated by each ``--alphas`` factor and scored, next
+to the gain its final step really gives.
+
+    python -m benchmarks.kernel_cv man/levin_k3 bird/levin_k7 --out cv.tsv
+
+Cases are ``IMAGE/KERNEL`` as in :mod:`benchmarks.phase2_restarts`, ×4 on the 512² centre
+crop (LR 128²). Sources are the true kernel (``gt``) and every Phase-2 kernel cached for
+the case by phase2_restarts (``--kernels``; full runs of the preset only). Rows appended
+to ``--out``, tab-separated: image, kernel, source, alpha, ΔPSNR dB of the cpu final step
+over bicubic, CV error (mean squared, ×1e5), spread px, true spread px, NCC. Then (or
+alone, with no cases) the file is summarised: per source, the mean gain at alpha 1, at
+the alpha of least CV error, and at the best alpha (an oracle), and how far the least-CV
+alpha of the true kernel is from 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kfops import bench, bicubic_upsample, degrade, tv_refine
+from kfops.consensus import kernel_spread
+from kfops.kernels import center_of_mass, fit_to, pad_to, resize_kernel, shift_kernel
+from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
+from kfops.nonblind import charbonnier_tv_grad
+from kfops.ops import degrade_adjoint
+from kfops.presets import recon_config
+
+from .devdata import hr_path
+from .phase2_ablation import _kernels
+
+
+def dilate(kernel: torch.Tensor, alpha: float, margin: int = 4) -> torch.Tensor:
+    """``kernel`` (K, K) resampled ``alpha``× wider on a (K + 2·margin)² grid, its centre of
+    mass kept. The size changes by an even number of pixels, so the factor is rounded."""
+    k = pad_to(kernel.double(), kernel.shape[-1] + 2 * margin)
+    n = k.shape[-1]
+    size = n + 2 * round((alpha - 1) * n / 2)
+    out = fit_to(resize_kernel(k, size), n)
+    (y0, x0), (y1, x1) = center_of_mass(k), center_of_mass(out)
+    return shift_kernel(out, y0 - y1, x0 - x1).float()
+
+
+def checkerboard(h: int, w: int, parity: int) -> torch.Tensor:
+    """(1, 1, h, w) mask, 1 where (row + column) % 2 == parity."""
+    i = torch.arange(h)[:, None]
+    j = torch.arange(w)[None, :]
+    return (((i + j) % 2) == parity).float()[None, None]
+
+
+def masked_fit(
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    kernel: torch.Tensor,
+    scale: int,
+    eps: float,
+    tv: float,
+    iters: int = 100,
+    cg: int = 20,
+) -> torch.Tensor:
+    """HR image (1, C, s·h, s·w) fitted to the LR pixels of ``y`` (1, C, h, w) where ``mask``
+    is 1: bicubic start (held-out pixels filled by their kept neighbours' mean), ``cg``
+    conjugate-gradient steps on (AᵀMA + eps) d = AᵀM(y − A x₀), then ``iters`` Adam steps
+    on the masked data term plus ``tv`` × Charbonnier TV (the form of :func:`tv_refine`)."""
+    k = kernel.to(y.dtype)
+
+    def A(x):
+        return degrade(x, k, scale, "reflect", check_values=False)
+
+    def At(r, hw):
+        return degrade_adjoint(r, k, scale, "reflect", hr_size=hw)
+
+    pad = torch.nn.functional.pad
+    num = torch.nn.functional.avg_pool2d(pad(y * mask, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    den = torch.nn.functional.avg_pool2d(pad(mask, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    x0 = bicubic_upsample(torch.where(mask > 0, y, num / den.clamp_min(1e-6)), scale)
+    hw = x0.shape[-2:]
+    b = At(mask * (y - A(x0)), hw)
+    d, r = torch.zeros_like(x0), b.clone()
+    p, rs = r.clone(), (r * r).sum()
+    for _ in range(cg):
+        if rs < 1e-20:
+            break
+        ap = At(mask * A(p), hw) + eps * p
+        step = rs / (p * ap).sum()
+        d += step * p
+        r -= step * ap
+        rs_new = (r * r).sum()
+        p = r + rs_new / rs * p
+        rs = rs_new
+    x = (x0 + d).clamp(0, 1).requires_grad_(True)
+    n = mask.sum() * y.shape[1]
+    opt = torch.optim.Adam([x], lr=2e-3)
+    with torch.no_grad():
+        for it in range(iters):
+            opt.param_groups[0]["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * it / iters))
+            grad = At(mask * (A(x) - y), hw).mul_(2 / n)
+            x.grad = grad.add_(charbonnier_tv_grad(x, 1e-2), alpha=tv / n)
+            opt.step()
+    return x.detach().clamp(0, 1)
+
+
+def cv_error(
+    y: torch.Tensor, kernel: torch.Tensor, scale: int, eps: float, tv: float, border: int = 6
+) -> float:
+    """Mean squared error with which ``kernel`` predicts held-out LR pixels of ``y``
+    (1, C, h, w) in [0, 1], over both checkerboard halves, ``border`` LR pixels ignored."""
+    total = count = 0.0
+    for parity in (0, 1):
+        mask = checkerboard(*y.shape[-2:], parity).to(y)
+        x = masked_fit(y, mask, kernel, scale, eps, tv)
+        inner = (..., slice(border, -border), slice(border, -border))
+        held = (1 - mask)[inner]
+        err = (degrade(x, kernel.to(y.dtype), scale, "reflect") - y)[inner]
+        total += float((held * err * err).sum())
+        count += float(held.sum()) * y.shape[1]
+    return total / count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cases", nargs="*", help="IMAGE/KERNEL")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.4])
+    ap.add_argument("--kernels", type=Path, default=Path(".cache/restart_kernels"))
+    ap.add_argument("--out", type=Path, default=Path("kernel_cv.tsv"))
+    args = ap.parse_args()
+    if not args.cases:
+        summarise(args.out)
+        return
+    s = 4
+    eps, tv = recon_config("cpu").final_weights(s)
+    iters = recon_config("cpu").final_iters
+    for case in args.cases:
+        image, name = case.split("/")
+        true = _kernels(name, s)[name]
+        hr = bench._load_hr(hr_path(image), 512, s, None)
+        lr = degrade(hr, true, s, "reflect")
+        luma = rgb_to_y(lr).float()
+        base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
+        sources = {"gt": true}
+        for path in sorted(args.kernels.glob(f"{image}__{name}__prior*__run*.npy")):
+            if len(path.stem.split("__")) != 4:  # runs with overrides
+                continue
+            sources[path.stem.split("__")[-1]] = torch.from_numpy(np.load(path)).float()
+        for source, kernel in sources.items():
+            for alpha in args.alphas:
+                k = dilate(kernel, alpha)
+                gain = psnr_y(tv_refine(lr, k, s, tv, iters, eps=eps), hr) - base
+                cv = cv_error(luma, k, s, eps, tv)
+                ncc = kernel_ncc(k.double(), true.double())
+                row = [image, name, source, f"{alpha:g}", f"{gain:+.3f}", f"{cv * 1e5:.3f}"]
+                row += [f"{kernel_spread(k):.2f}", f"{kernel_spread(true):.2f}", f"{ncc:.3f}"]
+                print(*row, sep="\t", flush=True)
+                with args.out.open("a") as fh:
+                    fh.write("\t".join(row) + "\n")
+    summarise(args.out)
+
+
+def summarise(path: Path) -> None:
+    """Print what choosing the dilation by least CV error would give (rows of ``path``)."""
+    table: dict[tuple, dict[float, tuple[float, float]]] = collections.defaultdict(dict)
+    for line in path.read_text().splitlines():
+        image, name, source, alpha, gain, cv, *_ = line.split("\t")
+        table[(image, name, source)][float(alpha)] = (float(gain), float(cv))
+    groups: dict[str, list[tuple[float, float, float, float]]] = collections.defaultdict(list)
+    for (_, _, source), curve in table.items():
+        picked = min(curve, key=lambda a: curve[a][1])
+        one = curve.get(1.0, (float("nan"),))[0]
+        best = max(g for g, _ in curve.values())
+        groups["gt" if source == "gt" else "runs"].append((one, curve[picked][0], best, picked))
+    for group, rows in groups.items():
+        one, picked, best, alpha = (np.array(c) for c in zip(*rows, strict=True))
+        print(
+            f"{group}: {len(rows)} curves; gain at alpha 1 {one.mean():+.2f} dB, "
+            f"at least CV error {picked.mean():+.2f}, best alpha {best.mean():+.2f}; "
+            f"least-CV alpha median {np.median(alpha):g}, within 0.2 of 1 in "
+            f"{int((abs(alpha - 1) <= 0.2 + 1e-9).sum())} of {len(rows)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
