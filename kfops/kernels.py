@@ -36,6 +36,7 @@ __all__ = [
     "center_of_mass",
     "crop_to",
     "data_dir",
+    "dilate_kernel",
     "empty_square",
     "filled_square",
     "fit_to",
@@ -425,6 +426,39 @@ def resize_kernel(k: torch.Tensor, size: Size, center: bool = False) -> torch.Te
 
     start = (target[0] - ((cy + 0.5) * sh / kh - 0.5), target[1] - ((cx + 0.5) * sw / kw - 0.5))
     return _place_com(compute, start, target, "resize_kernel").to(k.dtype)
+
+
+def dilate_kernel(k: torch.Tensor, factor: float) -> torch.Tensor:
+    """``k`` (K, K) made ``factor``× wider (or narrower) about its centre of mass, its shape
+    kept: its RMS radius is multiplied by ``factor`` (to about 1%). The kernel is resampled
+    as a continuous density (:func:`resize_kernel`) from a grid 8× its size, the scale per
+    axis chosen so that the second moment, tent widening included, comes out at
+    ``factor``² times the old one; then cut to K + 2·⌈(factor − 1)·K/2⌉ taps (K when
+    narrower: the array centre, hence the alignment, is unchanged) and its centre of mass
+    moved back where it was. Sums to 1; ``factor`` = 1 returns the kernel normalised."""
+    k = _as_float(validate_kernel(k))
+    factor = _finite(factor, "factor")
+    if factor <= 0:
+        raise KernelError(f"factor must be > 0, got {factor}")
+    if factor == 1:
+        return normalize(k).clone()
+    kh, kw = k.shape
+    grow = max(0, math.ceil((factor - 1) * max(kh, kw) / 2))
+    k64 = k.to(torch.float64) / k.sum()
+    size = []
+    for dim, n in ((0, kh), (1, kw)):
+        marginal = k64.sum(1 - dim)
+        pos = torch.arange(n, dtype=torch.float64)
+        var = float((marginal * (pos - (marginal * pos).sum()) ** 2).sum())
+        # resize_kernel: var_new = s² (var + 1/6) + 1/12; want factor² · var
+        scale = math.sqrt(max(factor**2 * var - 1 / 12, 1e-6) / (var + 1 / 6))
+        big = 8 * n + n % 2  # even padding on both sides
+        size.append((big, big + 2 * round((scale - 1) * big / 2)))
+    big = pad_to(k64, (size[0][0], size[1][0]))
+    out = resize_kernel(big, (size[0][1], size[1][1]))
+    out = fit_to(out, (kh + 2 * grow, kw + 2 * grow))
+    (y0, x0), (y1, x1) = center_of_mass(k64), center_of_mass(out)
+    return shift_kernel(out, y0 + grow - y1, x0 + grow - x1).to(k.dtype)
 
 
 # --------------------------------------------------------------------------- file I/O

@@ -11,10 +11,11 @@ on the U-Net R_θ and the kernel model INR_φ:
     L      = ‖y − (a ⊛ k)↓s‖² + ‖y − (b ⊛ k)↓s‖² + w·COM(k)
 
 then x̂₀ ← b and x_{t} kept for the next step. ``kernel_steps`` > 0 follows every joint
-step with that many steps on INR_φ alone, a and b held fixed; ``kernel_freeze`` > 0 holds
-INR_φ over the last timesteps (:class:`ReconConfig`). The
-learning rate is cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in
-model range [−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
+step with that many steps on INR_φ alone, a and b held fixed; ``kernel_radius_at`` > 0
+resamples the final kernel to the radius it had after that timestep; ``kernel_freeze`` > 0
+holds INR_φ over the last timesteps (:class:`ReconConfig`). The learning rate is
+cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in model range
+[−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
 
 Ablations (paper Tables 3–4): ``mode`` = ``dip`` (U-Net on fixed noise, no diffusion),
 ``unet_only`` (diffusion without PD), ``pd_unet`` (PD then one U-Net), ``full``;
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .consensus import CONSENSUS_RULES, consensus_kernel
+from .consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
 from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
@@ -42,6 +43,7 @@ from .kernel_inr import (
     make_kernel_model,
     target_center,
 )
+from .kernels import dilate_kernel, pad_to
 from .nonblind import tv_refine
 from .ops import degrade
 from .unet import UNet
@@ -62,7 +64,11 @@ class ReconConfig:
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
     per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
-    (0 = as published; cheap, as they run no network but the INR); ``kernel_freeze`` the
+    (0 = as published; cheap, as they run no network but the INR); ``kernel_radius_at``
+    m > 0: at the end of a run the kernel is resampled to the RMS radius it had after its
+    m-th timestep, its final shape kept (:func:`kfops.kernels.dilate_kernel`; 0 = as
+    published: at CPU scale the radius shrinks along the run while the shape improves,
+    README); ``kernel_freeze`` the
     number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
     published; in ``dip`` mode as many iterations as those timesteps would take; a run
     whose image is not kept stops there instead); ``restarts`` the number of independent
@@ -96,6 +102,7 @@ class ReconConfig:
     com_weight: float = 1e-3
     kernel_steps: int = 0
     kernel_freeze: int = 0
+    kernel_radius_at: int = 0
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -150,7 +157,9 @@ class ReconResult:
     iteration; seconds: wall time of Phase 2, final step included; final_seconds: that of
     the final step (back-projection or TV refinement of the whole image; 0 when the
     Phase-2 image is returned as it is); estimates: the kernel of every run that counted
-    (one unless ``restarts`` > 1; ``kernel`` is their consensus)."""
+    (one unless ``restarts`` > 1; ``kernel`` is their consensus); kernel_path: the kernel
+    model's output after every timestep of the last run (in ``dip`` mode after as many
+    iterations), before any ``kernel_radius_at`` resampling."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -158,6 +167,7 @@ class ReconResult:
     seconds: float
     final_seconds: float = 0.0
     estimates: list[torch.Tensor] = field(default_factory=list)
+    kernel_path: list[torch.Tensor] = field(default_factory=list)
 
 
 def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int, int]:
@@ -216,10 +226,10 @@ class Reconstructor:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
         if not isinstance(self.config.crops, int) or self.config.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
-        if not isinstance(self.config.kernel_freeze, int) or self.config.kernel_freeze < 0:
-            raise ValueError(
-                f"kernel_freeze must be an integer >= 0, got {self.config.kernel_freeze!r}"
-            )
+        for name in ("kernel_freeze", "kernel_radius_at"):
+            value = getattr(self.config, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.config.restarts, int) or self.config.restarts < 1:
             raise ValueError(f"restarts must be an integer >= 1, got {self.config.restarts!r}")
         if self.config.consensus not in CONSENSUS_RULES:
@@ -270,6 +280,7 @@ class Reconstructor:
         sub = _sub_schedule(schedule, t_start, cfg.steps)
         total = cfg.total_iterations()
         history: list[float] = []
+        path: list[torch.Tensor] = []
         self.recoveries = 0
         t0 = time.perf_counter()
 
@@ -357,6 +368,12 @@ class Reconstructor:
 
             out = x0_prev
             stopped = False
+            path.clear()  # the kernel after every timestep (of this run)
+
+            def mark() -> None:
+                with torch.no_grad():
+                    path.append(kmodel().detach())
+
             if cfg.mode == "dip":
                 z = noise(x0_prev.shape) * 0.1
                 n_dip = cfg.schedule_iterations()
@@ -372,6 +389,9 @@ class Reconstructor:
                     optimise(objective((out,), k))
                     if not frozen:
                         kernel_only((out,))
+                    done = it + 1 - cfg.iters_first
+                    if done >= 0 and done % max(cfg.iters, 1) == 0:
+                        mark()
                     if deadline is not None and time.monotonic() > deadline:
                         stopped = True
                         break
@@ -410,8 +430,12 @@ class Reconstructor:
                     out = x0_prev
                     if stopped:
                         break
+                    mark()
             with torch.no_grad():
                 kernel = kmodel().detach()
+            m = cfg.kernel_radius_at
+            if m > 0 and len(path) >= m:
+                kernel = dilate_kernel(kernel, kernel_spread(path[m - 1]) / kernel_spread(kernel))
             return kernel, out.detach(), stopped
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -421,6 +445,9 @@ class Reconstructor:
                 runs.append((kernel_r, out_r))
             if stopped:
                 break
+        if len({k.shape for k, _ in runs}) > 1:  # resampled to different sizes: pad alike
+            size = max(k.shape[-1] for k, _ in runs)
+            runs = [(pad_to(k, size), o) for k, o in runs]
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
         out = runs[chosen][1]
         if cfg.final == "phase2" and cfg.crop is None:  # an image and its own kernel
@@ -453,6 +480,7 @@ class Reconstructor:
             seconds=t_end - t0,
             final_seconds=0.0 if t_final is None else t_end - t_final,
             estimates=[k for k, _ in runs],
+            kernel_path=list(path),
         )
 
 

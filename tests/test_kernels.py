@@ -621,3 +621,29 @@ def test_data_dir_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert K.data_dir() == tmp_path
     with pytest.raises(KernelError, match="not found"):
         K.named_kernel_set("levin")  # folder present, files missing
+
+
+@pytest.mark.parametrize("factor", [0.7, 0.9, 1.13, 1.6])
+def test_dilate_kernel_scales_the_radius_and_keeps_shape_mass_and_centre(factor):
+    from kfops.consensus import kernel_spread
+    from kfops.kernels import anisotropic_gaussian, center_of_mass, dilate_kernel, l_shape
+    from kfops.metrics import kernel_ncc
+
+    for k in (l_shape(24), anisotropic_gaussian((15, 21), 1.0, 2.5, 0.4)):
+        d = dilate_kernel(k, factor)
+        grow = max(0, math.ceil((factor - 1) * max(k.shape) / 2))
+        assert d.shape == (k.shape[0] + 2 * grow, k.shape[1] + 2 * grow)
+        assert float(d.sum()) == pytest.approx(1.0, abs=1e-9) and float(d.min()) >= 0
+        assert kernel_spread(d) == pytest.approx(factor * kernel_spread(k), rel=0.01)
+        cy, cx = center_of_mass(k)
+        assert center_of_mass(d) == pytest.approx((cy + grow, cx + grow), abs=1e-6)
+        # the shape is kept (up to the blur of resampling twice)
+        assert kernel_ncc(dilate_kernel(d, 1 / factor), k) > 0.9
+    # a Gaussian stays the Gaussian of scaled standard deviations
+    wide = dilate_kernel(anisotropic_gaussian(31, 1.5, 3.0, 0.4), factor)
+    size = wide.shape[0]
+    assert kernel_ncc(wide, anisotropic_gaussian(size, 1.5 * factor, 3.0 * factor, 0.4)) > 0.995
+    g = K.gaussian(9, 1.0)
+    assert torch.equal(dilate_kernel(g, 1.0), g / g.sum())
+    with pytest.raises(KernelError):
+        dilate_kernel(g, 0.0)

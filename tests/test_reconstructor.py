@@ -297,7 +297,8 @@ def test_kernel_steps_refit_the_kernel_to_the_images_of_the_step(monkeypatch, mo
         res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
         n = cfg.total_iterations()
         assert len(res.history) == n  # progress counts the joint steps only
-        assert calls["kernel"] == n * (1 + steps) + 1  # + the final evaluation
+        # + one evaluation after every timestep (kernel_path) and the final one
+        assert calls["kernel"] == n * (1 + steps) + TINY["steps"] + 1
         counts.append((calls["unet"], res.kernel))
     assert counts[0][0] == counts[1][0]
     assert not torch.allclose(counts[0][1], counts[1][1], atol=1e-5)
@@ -426,3 +427,32 @@ def test_a_restart_cut_short_by_the_deadline_is_dropped(monkeypatch):
     )
     assert len(res.estimates) == 1 and torch.equal(res.kernel, res.estimates[0])
     assert n < len(res.history) < 2 * n
+
+
+@pytest.mark.parametrize("mode", ["full", "dip"])
+def test_kernel_radius_at_keeps_the_run_and_resizes_its_kernel(mode):
+    """The kernel after every timestep is kept (the last one is the run's kernel);
+    kernel_radius_at=1 changes nothing in the run but gives the final kernel, resampled to
+    the first timestep's RMS radius."""
+    from kfops.consensus import kernel_spread
+    from kfops.kernels import dilate_kernel
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    res = {}
+    for at in (0, 1):
+        cfg = ReconConfig(mode=mode, kernel_radius_at=at, final="backproject", **TINY)
+        res[at] = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    plain, sized = res[0], res[1]
+    assert len(plain.kernel_path) == TINY["steps"]
+    assert torch.equal(plain.kernel_path[-1], plain.kernel)
+    assert sized.history == plain.history
+    assert all(torch.equal(a, b) for a, b in zip(sized.kernel_path, plain.kernel_path, strict=True))
+    first = kernel_spread(plain.kernel_path[0])
+    assert kernel_spread(sized.kernel) == pytest.approx(first, rel=0.02)
+    ratio = first / kernel_spread(plain.kernel)
+    assert ratio != 1
+    assert torch.allclose(sized.kernel, dilate_kernel(plain.kernel, ratio))
+    with pytest.raises(ValueError, match="kernel_radius_at"):
+        Reconstructor(2, ReconConfig(kernel_radius_at=-1))
