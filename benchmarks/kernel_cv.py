@@ -5,8 +5,9 @@ damped back-projection restricted to those pixels (conjugate gradients), then Ad
 under the Charbonnier TV prior with the cpu final step's weights. The error with which
 (x ⊛ k)↓s predicts the other half is the score; the halves swap and the errors add. This
 is blur identification by cross-validation, used here to ask whether a Phase-2 estimate
-has the right size: every kernel is dilated by each ``--alphas`` factor and scored, next
-to the gain its final step really gives.
+has the right size: every kernel is dilated by each ``--alphas`` factor
+(:func:`kfops.kernels.dilate_kernel`) and scored, next to the gain its final step really
+gives.
 
     python -m benchmarks.kernel_cv man/levin_k3 bird/levin_k7 --out cv.tsv
 
@@ -32,7 +33,7 @@ import torch
 
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.consensus import kernel_spread
-from kfops.kernels import center_of_mass, fit_to, pad_to, resize_kernel, shift_kernel
+from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
 from kfops.nonblind import charbonnier_tv_grad
 from kfops.ops import degrade_adjoint
@@ -40,17 +41,6 @@ from kfops.presets import recon_config
 
 from .devdata import hr_path
 from .phase2_ablation import _kernels
-
-
-def dilate(kernel: torch.Tensor, alpha: float, margin: int = 4) -> torch.Tensor:
-    """``kernel`` (K, K) resampled ``alpha``× wider on a (K + 2·margin)² grid, its centre of
-    mass kept. The size changes by an even number of pixels, so the factor is rounded."""
-    k = pad_to(kernel.double(), kernel.shape[-1] + 2 * margin)
-    n = k.shape[-1]
-    size = n + 2 * round((alpha - 1) * n / 2)
-    out = fit_to(resize_kernel(k, size), n)
-    (y0, x0), (y1, x1) = center_of_mass(k), center_of_mass(out)
-    return shift_kernel(out, y0 - y1, x0 - x1).float()
 
 
 def checkerboard(h: int, w: int, parity: int) -> torch.Tensor:
@@ -156,7 +146,7 @@ def main() -> None:
             sources[path.stem.split("__")[-1]] = torch.from_numpy(np.load(path)).float()
         for source, kernel in sources.items():
             for alpha in args.alphas:
-                k = dilate(kernel, alpha)
+                k = dilate_kernel(kernel, alpha)
                 gain = psnr_y(tv_refine(lr, k, s, tv, iters, eps=eps), hr) - base
                 cv = cv_error(luma, k, s, eps, tv)
                 ncc = kernel_ncc(k.double(), true.double())

@@ -66,9 +66,9 @@ class ReconConfig:
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
     (0 = as published; cheap, as they run no network but the INR); ``kernel_radius_at``
     m > 0: at the end of a run the kernel is resampled to the RMS radius it had after its
-    m-th timestep, its final shape kept (:func:`kfops.kernels.dilate_kernel`; 0 = as
-    published: at CPU scale the radius shrinks along the run while the shape improves,
-    README); ``kernel_freeze`` the
+    m-th timestep, its final shape kept (:func:`kfops.kernels.dilate_kernel`; the
+    Phase-2 image, when it is the output, is not redone; 0 = as published: at CPU scale
+    the radius shrinks along the run while the shape improves, README); ``kernel_freeze`` the
     number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
     published; in ``dip`` mode as many iterations as those timesteps would take; a run
     whose image is not kept stops there instead); ``restarts`` the number of independent

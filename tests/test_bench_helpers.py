@@ -43,28 +43,12 @@ def test_overrides_are_read_as_numbers_when_they_are(item, expected):
     assert _parse_override(item) == expected
 
 
-def test_dilate_scales_the_spread_and_keeps_mass_and_centre():
-    from benchmarks.kernel_cv import dilate
-    from kfops.kernels import center_of_mass, gaussian, pad_to
-
-    k = _kernels("gauss_2.0_1.0_0.5")["gauss_2.0_1.0_0.5"]
-    for alpha in (0.8, 1.25):
-        d = dilate(k, alpha, margin=4)
-        assert d.shape == (32, 32) and abs(float(d.sum()) - 1) < 1e-5
-        assert center_of_mass(d) == pytest.approx(center_of_mass(pad_to(k.double(), 32)), abs=1e-6)
-        # the factor is rounded to an even change of the 32-pixel grid
-        factor = (32 + 2 * round((alpha - 1) * 16)) / 32
-        assert kernel_spread(d) == pytest.approx(factor * kernel_spread(k), rel=0.08)
-    g = gaussian(9, 1.0).float()
-    assert torch.allclose(dilate(g, 1.0, margin=0), g, atol=1e-6)
-
-
 def test_held_out_pixels_are_best_predicted_by_the_true_kernel():
     """Cross-validation on a blurred LR image (48², ×4): the true kernel predicts the held-out
     half better than the same kernel 1.5× wider and than an almost sharp one."""
     import kfops
-    from benchmarks.kernel_cv import checkerboard, cv_error, dilate
-    from kfops.kernels import gaussian
+    from benchmarks.kernel_cv import checkerboard, cv_error
+    from kfops.kernels import dilate_kernel, gaussian
 
     m0, m1 = checkerboard(5, 6, 0), checkerboard(5, 6, 1)
     assert torch.equal(m0 + m1, torch.ones(1, 1, 5, 6)) and m0[0, 0, 0, 0] == 1
@@ -74,9 +58,9 @@ def test_held_out_pixels_are_best_predicted_by_the_true_kernel():
     errors = {
         name: cv_error(y, k, 4, eps=1e-2, tv=1e-3)
         for name, k in [
-            ("true", dilate(true, 1.0)),
-            ("wide", dilate(true, 1.5)),
-            ("sharp", dilate(gaussian(24, 0.6).float(), 1.0)),
+            ("true", true),
+            ("wide", dilate_kernel(true, 1.5)),
+            ("sharp", gaussian(24, 0.6).float()),
         ]
     }
     assert errors["true"] < 0.9 * errors["wide"] and errors["true"] < 0.9 * errors["sharp"], errors
