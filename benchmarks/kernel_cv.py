@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kfops import bench, bicubic_upsample, degrade, tv_refine
+from kfops import bicubic_upsample, degrade, tv_refine
 from kfops.consensus import kernel_spread
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
@@ -39,8 +39,7 @@ from kfops.nonblind import charbonnier_tv_grad
 from kfops.ops import degrade_adjoint
 from kfops.presets import recon_config
 
-from .devdata import hr_path
-from .phase2_ablation import _kernels
+from .phase2_ablation import dev_case
 
 
 def checkerboard(h: int, w: int, parity: int) -> torch.Tensor:
@@ -133,10 +132,7 @@ def main() -> None:
     eps, tv = recon_config("cpu").final_weights(s)
     iters = recon_config("cpu").final_iters
     for case in args.cases:
-        image, name = case.split("/")
-        true = _kernels(name, s)[name]
-        hr = bench._load_hr(hr_path(image), 512, s, None)
-        lr = degrade(hr, true, s, "reflect")
+        image, name, true, hr, lr = dev_case(case, s)
         luma = rgb_to_y(lr).float()
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
         sources = {"gt": true}

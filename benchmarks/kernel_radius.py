@@ -21,15 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kfops import bench, bicubic_upsample, degrade, tv_refine
+from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
-from .devdata import hr_path
-from .phase2_ablation import _kernels, cached_prior
+from .phase2_ablation import cached_prior, dev_case
 
 
 def main() -> None:
@@ -48,10 +47,7 @@ def main() -> None:
     eps, tv_weight = cfg.final_weights(s)
     totals: dict[int, list[float]] = collections.defaultdict(list)
     for case in args.cases:
-        image, kname = case.split("/")
-        true = _kernels(kname, s)[kname]
-        hr = bench._load_hr(hr_path(image), 128 * s, s, None)
-        lr = degrade(hr, true, s, "reflect")
+        image, kname, true, hr, lr = dev_case(case, s)
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
         prior = None
         for r in range(1, args.runs + 1):

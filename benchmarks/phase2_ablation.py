@@ -60,6 +60,17 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
     return {k: table[k].float() for k in chosen}
 
 
+def dev_case(
+    case: str, scale: int = 4
+) -> tuple[str, str, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``IMAGE/KERNEL`` → (image, kernel name, true kernel, HR: the (128·s)² centre crop,
+    LR = (HR ⊛ k)↓s with reflect padding): a case of the Phase-2 benchmark scripts."""
+    image, name = case.split("/")
+    kernel = _kernels(name, scale)[name]
+    hr = bench._load_hr(hr_path(image), 128 * scale, scale, None)
+    return image, name, kernel, hr, degrade(hr, kernel, scale, "reflect")
+
+
 def _variant(spec: str) -> tuple[str, dict]:
     """``base`` or ``KEY=JSON[,KEY=JSON...]`` -> (name, ReconConfig overrides)."""
     if spec == "base":

@@ -26,14 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kfops import bench, bicubic_upsample, degrade, tv_refine
+from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
-from .devdata import hr_path
-from .phase2_ablation import _kernels, cached_prior
+from .phase2_ablation import cached_prior, dev_case
 
 
 def main() -> None:
@@ -61,10 +60,7 @@ def main() -> None:
     eps, tv_weight = cfg.final_weights(s)
     totals: dict[str, list[float]] = collections.defaultdict(list)
     for case in args.cases:
-        image, kname = case.split("/")
-        k = _kernels(kname, s)[kname]
-        hr = bench._load_hr(hr_path(image), 128 * s, s, None)
-        lr = degrade(hr, k, s, "reflect")
+        image, kname, k, hr, lr = dev_case(case, s)
         prior = cached_prior(args.priors / f"{image}_{kname}_{args.seed}.pt", lr, args.seed)
         runs = []
         for r in range(1, args.runs + 1):

@@ -64,3 +64,17 @@ def test_held_out_pixels_are_best_predicted_by_the_true_kernel():
         ]
     }
     assert errors["true"] < 0.9 * errors["wide"] and errors["true"] < 0.9 * errors["sharp"], errors
+
+
+def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel():
+    from benchmarks.devdata import hr_path
+    from benchmarks.phase2_ablation import dev_case
+    from kfops import degrade
+
+    if not hr_path("baby").exists():
+        pytest.skip("the development data folder is not beside the repository")
+    image, name, k, hr, lr = dev_case("baby/gauss_1.0_2.0_0.3", scale=2)
+    assert (image, name) == ("baby", "gauss_1.0_2.0_0.3")
+    assert hr.shape == (1, 3, 256, 256) and lr.shape == (1, 3, 128, 128)
+    assert kernel_spread(k) == pytest.approx(0.5 * math.sqrt(5), abs=0.02)  # widths × s/4
+    assert torch.equal(lr, degrade(hr, k, 2, "reflect"))
