@@ -14,9 +14,7 @@ per m is printed at the end (of the rows written by this call).
 
 from __future__ import annotations
 
-import argparse
 import collections
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,17 +27,11 @@ from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
 from .phase2_ablation import cached_prior, dev_case
+from .phase2_restarts import case_parser
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cases", nargs="+", help="IMAGE/KERNEL")
-    ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1, help="seed of the prior's training")
-    ap.add_argument("--out", type=Path, default=Path("kernel_radius.tsv"))
-    ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
-    ap.add_argument("--kernels", type=Path, default=Path(".cache/restart_kernels"))
-    args = ap.parse_args()
+    args = case_parser(__doc__, "kernel_radius.tsv", runs=1).parse_args()
     s = 4
     args.priors.mkdir(parents=True, exist_ok=True)
     args.kernels.mkdir(parents=True, exist_ok=True)

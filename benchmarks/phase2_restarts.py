@@ -35,14 +35,22 @@ from kfops.reconstructor import Reconstructor
 from .phase2_ablation import cached_prior, dev_case
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
+    """The arguments of the per-case Phase-2 scripts: cases (``IMAGE/KERNEL``), ``--runs``,
+    ``--seed`` of the prior, ``--out`` (default ``out``), the ``--priors`` and ``--kernels``
+    caches; the description is ``doc``'s first line."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("cases", nargs="+", help="IMAGE/KERNEL")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=runs)
     ap.add_argument("--seed", type=int, default=1, help="seed of the prior's training")
-    ap.add_argument("--out", type=Path, default=Path("phase2_restarts.tsv"))
+    ap.add_argument("--out", type=Path, default=Path(out))
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--kernels", type=Path, default=Path(".cache/restart_kernels"))
+    return ap
+
+
+def main() -> None:
+    ap = case_parser(__doc__, "phase2_restarts.tsv", runs=3)
     ap.add_argument(
         "--set",
         action="append",
