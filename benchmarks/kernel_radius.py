@@ -27,16 +27,13 @@ from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
 from .phase2_ablation import cached_prior, dev_case
-from .phase2_restarts import case_parser
+from .phase2_restarts import case_parser, case_setup
 
 
 def main() -> None:
     args = case_parser(__doc__, "kernel_radius.tsv", runs=1).parse_args()
     s = 4
-    args.priors.mkdir(parents=True, exist_ok=True)
-    args.kernels.mkdir(parents=True, exist_ok=True)
-    cfg = recon_config("cpu")
-    eps, tv_weight = cfg.final_weights(s)
+    cfg, eps, tv_weight = case_setup(args, s)
     totals: dict[int, list[float]] = collections.defaultdict(list)
     for case in args.cases:
         image, kname, true, hr, lr = dev_case(case, s)

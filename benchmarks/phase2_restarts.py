@@ -49,6 +49,15 @@ def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
     return ap
 
 
+def case_setup(args: argparse.Namespace, scale: int):
+    """Make the ``--priors`` and ``--kernels`` folders; return the cpu preset's Phase-2
+    config and its final step's (damping, TV weight) at ``scale``."""
+    args.priors.mkdir(parents=True, exist_ok=True)
+    args.kernels.mkdir(parents=True, exist_ok=True)
+    cfg = recon_config("cpu")
+    return cfg, *cfg.final_weights(scale)
+
+
 def main() -> None:
     ap = case_parser(__doc__, "phase2_restarts.tsv", runs=3)
     ap.add_argument(
@@ -62,10 +71,7 @@ def main() -> None:
     overrides = dict(_parse_override(item) for item in args.set)
     tag = "".join(f"__{key}{value}" for key, value in sorted(overrides.items()))
     s = 4
-    args.priors.mkdir(parents=True, exist_ok=True)
-    args.kernels.mkdir(parents=True, exist_ok=True)
-    cfg = recon_config("cpu")
-    eps, tv_weight = cfg.final_weights(s)
+    cfg, eps, tv_weight = case_setup(args, s)
     totals: dict[str, list[float]] = collections.defaultdict(list)
     for case in args.cases:
         image, kname, k, hr, lr = dev_case(case, s)

@@ -450,7 +450,7 @@ class Reconstructor:
             runs = [(pad_to(k, size), o) for k, o in runs]
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
         out = runs[chosen][1]
-        if cfg.final == "phase2" and cfg.crop is None:  # an image and its own kernel
+        if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
         t_final = time.perf_counter()
         eps, tv_weight = cfg.final_weights(s)
