@@ -1,13 +1,9 @@
 """Cross-validated kernel check: does a kernel predict LR pixels it was not fitted to?
 
-For a kernel k the HR image is fitted to one half of the LR pixels (a checkerboard): the
-damped back-projection restricted to those pixels (conjugate gradients), then Adam steps
-under the Charbonnier TV prior with the cpu final step's weights. The error with which
-(x ⊛ k)↓s predicts the other half is the score; the halves swap and the errors add. This
-is blur identification by cross-validation, used here to ask whether a Phase-2 estimate
-has the right size: every kernel is dilated by each ``--alphas`` factor
-(:func:`kfops.kernels.dilate_kernel`) and scored, next to the gain its final step really
-gives.
+The score is :func:`kfops.kernel_check.cv_error` with the cpu final step's weights,
+used here to ask whether a Phase-2 estimate has the right size: every kernel is dilated
+by each ``--alphas`` factor (:func:`kfops.kernels.dilate_kernel`) and scored, next to the
+gain its final step really gives.
 
     python -m benchmarks.kernel_cv man/levin_k3 bird/levin_k7 --out cv.tsv
 
@@ -25,97 +21,19 @@ from __future__ import annotations
 
 import argparse
 import collections
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from kfops import bicubic_upsample, degrade, tv_refine
+from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
+from kfops.kernel_check import cv_error
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
-from kfops.nonblind import charbonnier_tv_grad
-from kfops.ops import degrade_adjoint
 from kfops.presets import recon_config
 
 from .phase2_ablation import dev_case
-
-
-def checkerboard(h: int, w: int, parity: int) -> torch.Tensor:
-    """(1, 1, h, w) mask, 1 where (row + column) % 2 == parity."""
-    i = torch.arange(h)[:, None]
-    j = torch.arange(w)[None, :]
-    return (((i + j) % 2) == parity).float()[None, None]
-
-
-def masked_fit(
-    y: torch.Tensor,
-    mask: torch.Tensor,
-    kernel: torch.Tensor,
-    scale: int,
-    eps: float,
-    tv: float,
-    iters: int = 100,
-    cg: int = 20,
-) -> torch.Tensor:
-    """HR image (1, C, s·h, s·w) fitted to the LR pixels of ``y`` (1, C, h, w) where ``mask``
-    is 1: bicubic start (held-out pixels filled by their kept neighbours' mean), ``cg``
-    conjugate-gradient steps on (AᵀMA + eps) d = AᵀM(y − A x₀), then ``iters`` Adam steps
-    on the masked data term plus ``tv`` × Charbonnier TV (the form of :func:`tv_refine`)."""
-    k = kernel.to(y.dtype)
-
-    def A(x):
-        return degrade(x, k, scale, "reflect", check_values=False)
-
-    def At(r, hw):
-        return degrade_adjoint(r, k, scale, "reflect", hr_size=hw)
-
-    pad = torch.nn.functional.pad
-    num = torch.nn.functional.avg_pool2d(pad(y * mask, (1, 1, 1, 1), mode="replicate"), 3, 1)
-    den = torch.nn.functional.avg_pool2d(pad(mask, (1, 1, 1, 1), mode="replicate"), 3, 1)
-    x0 = bicubic_upsample(torch.where(mask > 0, y, num / den.clamp_min(1e-6)), scale)
-    hw = x0.shape[-2:]
-    b = At(mask * (y - A(x0)), hw)
-    d, r = torch.zeros_like(x0), b.clone()
-    p, rs = r.clone(), (r * r).sum()
-    for _ in range(cg):
-        if rs < 1e-20:
-            break
-        ap = At(mask * A(p), hw) + eps * p
-        step = rs / (p * ap).sum()
-        d += step * p
-        r -= step * ap
-        rs_new = (r * r).sum()
-        p = r + rs_new / rs * p
-        rs = rs_new
-    x = (x0 + d).clamp(0, 1).requires_grad_(True)
-    n = mask.sum() * y.shape[1]
-    opt = torch.optim.Adam([x], lr=2e-3)
-    with torch.no_grad():
-        for it in range(iters):
-            opt.param_groups[0]["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * it / iters))
-            grad = At(mask * (A(x) - y), hw).mul_(2 / n)
-            x.grad = grad.add_(charbonnier_tv_grad(x, 1e-2), alpha=tv / n)
-            opt.step()
-    return x.detach().clamp(0, 1)
-
-
-def cv_error(
-    y: torch.Tensor, kernel: torch.Tensor, scale: int, eps: float, tv: float, border: int = 6
-) -> float:
-    """Mean squared error with which ``kernel`` predicts held-out LR pixels of ``y``
-    (1, C, h, w) in [0, 1], over both checkerboard halves, ``border`` LR pixels ignored."""
-    total = count = 0.0
-    for parity in (0, 1):
-        mask = checkerboard(*y.shape[-2:], parity).to(y)
-        x = masked_fit(y, mask, kernel, scale, eps, tv)
-        inner = (..., slice(border, -border), slice(border, -border))
-        held = (1 - mask)[inner]
-        err = (degrade(x, kernel.to(y.dtype), scale, "reflect") - y)[inner]
-        total += float((held * err * err).sum())
-        count += float(held.sum()) * y.shape[1]
-    return total / count
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ Cases are ``IMAGE/KERNEL`` as in :mod:`benchmarks.phase2_restarts` (×4, LR 128�
 cached under ``--priors``); run r is seeded r, and its kernel path is cached under
 ``--kernels``. Rows appended to ``--out``, tab-separated: image, kernel, run, m (0 = the
 final kernel as it is), ΔPSNR dB over bicubic, NCC, spread px, true spread px. The mean
-per m is printed at the end (of the rows written by this call).
+per m is printed at the end (of the rows written by this call). ``--cv M`` adds the row
+``cvM``: the m = M kernel where cross-validation prefers it to the final kernel, else the
+final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns).
 """
 
 from __future__ import annotations
@@ -21,20 +23,23 @@ import torch
 
 from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
+from kfops.kernel_check import best_by_cv
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
-from kfops.reconstructor import Reconstructor
+from kfops.reconstructor import Reconstructor, cv_luma
 
 from .phase2_ablation import cached_prior, dev_case
 from .phase2_restarts import case_parser, case_setup
 
 
 def main() -> None:
-    args = case_parser(__doc__, "kernel_radius.tsv", runs=1).parse_args()
+    ap = case_parser(__doc__, "kernel_radius.tsv", runs=1)
+    ap.add_argument("--cv", type=int, default=0, metavar="M", help="add the CV-checked m = M row")
+    args = ap.parse_args()
     s = 4
     cfg, eps, tv_weight = case_setup(args, s)
-    totals: dict[int, list[float]] = collections.defaultdict(list)
+    totals: dict[str, list[float]] = collections.defaultdict(list)
     for case in args.cases:
         image, kname, true, hr, lr = dev_case(case, s)
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
@@ -52,23 +57,29 @@ def main() -> None:
                 np.save(cache, torch.stack(res.kernel_path).double().numpy())
             path = torch.from_numpy(np.load(cache)).float()
             final = path[-1]
-            for m in range(len(path)):
-                k = (
-                    final
-                    if m == 0
-                    else dilate_kernel(final, kernel_spread(path[m - 1]) / kernel_spread(final))
-                )
+            kernels = {
+                str(m): final
+                if m == 0
+                else dilate_kernel(final, kernel_spread(path[m - 1]) / kernel_spread(final))
+                for m in range(len(path))
+            }
+            if args.cv:
+                y = cv_luma(lr)
+                resized = kernels[str(args.cv)]
+                pick = best_by_cv(y, [final, resized], s, eps, tv_weight)
+                kernels[f"cv{args.cv}"] = (final, resized)[pick]
+            for m, k in kernels.items():
                 gain = psnr_y(tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps), hr) - base
                 totals[m].append(gain)
                 ncc = kernel_ncc(k.double(), true.double())
-                row = [image, kname, f"run{r}", str(m), f"{gain:+.3f}", f"{ncc:.3f}"]
+                row = [image, kname, f"run{r}", m, f"{gain:+.3f}", f"{ncc:.3f}"]
                 row += [f"{kernel_spread(k):.2f}", f"{kernel_spread(true):.2f}"]
                 print(*row, sep="\t", flush=True)
                 with args.out.open("a") as fh:
                     fh.write("\t".join(row) + "\n")
     print("mean gain over bicubic (dB) by m (0 = the final kernel as it is):")
-    for m, gains in sorted(totals.items()):
-        print(f"  {m:2d} {np.mean(gains):+.3f} ({len(gains)} runs)")
+    for m, gains in totals.items():
+        print(f"  {m:>4} {np.mean(gains):+.3f} ({len(gains)} runs)")
 
 
 if __name__ == "__main__":

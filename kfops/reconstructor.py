@@ -37,6 +37,7 @@ from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
 from .guard import Snapshot, all_finite
+from .kernel_check import best_by_cv
 from .kernel_inr import (
     center_of_mass_loss,
     default_kernel_size,
@@ -44,6 +45,7 @@ from .kernel_inr import (
     target_center,
 )
 from .kernels import dilate_kernel, pad_to
+from .metrics import rgb_to_y
 from .nonblind import tv_refine
 from .ops import degrade
 from .unet import UNet
@@ -68,7 +70,11 @@ class ReconConfig:
     m > 0: at the end of a run the kernel is resampled to the RMS radius it had after its
     m-th timestep, its final shape kept (:func:`kfops.kernels.dilate_kernel`; the
     Phase-2 image, when it is the output, is not redone; 0 = as published: at CPU scale
-    the radius shrinks along the run while the shape improves, README); ``kernel_freeze`` the
+    the radius shrinks along the run while the shape improves, README);
+    ``kernel_radius_cv`` keeps that resampled kernel only when it predicts held-out LR
+    pixels better than the final kernel (:func:`kfops.kernel_check.cv_error` on the luma
+    of the LR image, its most textured 128² crop when larger, with the final step's
+    weights; skipped, and the final kernel kept, once a deadline has passed); ``kernel_freeze`` the
     number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
     published; in ``dip`` mode as many iterations as those timesteps would take; a run
     whose image is not kept stops there instead); ``restarts`` the number of independent
@@ -103,6 +109,7 @@ class ReconConfig:
     kernel_steps: int = 0
     kernel_freeze: int = 0
     kernel_radius_at: int = 0
+    kernel_radius_cv: bool = False
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -170,6 +177,18 @@ class ReconResult:
     kernel_path: list[torch.Tensor] = field(default_factory=list)
 
 
+CV_CROP = 128  # LR pixels: the largest region scored by ``kernel_radius_cv``
+
+
+def cv_luma(lr: torch.Tensor) -> torch.Tensor:
+    """(1, 1, h', w') float: the BT.601 luma of ``lr`` (1, C, h, w) in [0, 1] (the image
+    itself when C is not 3), cut to its most textured :data:`CV_CROP`² crop when larger:
+    the image ``kernel_radius_cv`` scores kernels on."""
+    y = rgb_to_y(lr) if lr.shape[1] == 3 else lr.mean(1, keepdim=True)
+    top, left = select_crop(y, CV_CROP)
+    return y[..., top : top + CV_CROP, left : left + CV_CROP].float()
+
+
 def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int, int]:
     """Top-left corner of the size×size LR crop on which the kernel is estimated.
 
@@ -230,6 +249,10 @@ class Reconstructor:
             value = getattr(self.config, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not isinstance(self.config.kernel_radius_cv, bool):
+            raise ValueError(
+                f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
+            )
         if not isinstance(self.config.restarts, int) or self.config.restarts < 1:
             raise ValueError(f"restarts must be an integer >= 1, got {self.config.restarts!r}")
         if self.config.consensus not in CONSENSUS_RULES:
@@ -435,8 +458,20 @@ class Reconstructor:
                 kernel = kmodel().detach()
             m = cfg.kernel_radius_at
             if m > 0 and len(path) >= m:
-                kernel = dilate_kernel(kernel, kernel_spread(path[m - 1]) / kernel_spread(kernel))
+                factor = kernel_spread(path[m - 1]) / kernel_spread(kernel)
+                kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
             return kernel, out.detach(), stopped
+
+        def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
+            """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it
+            predicts held-out LR pixels worse than ``final``."""
+            if not cfg.kernel_radius_cv:
+                return resized
+            if deadline is not None and time.monotonic() > deadline:
+                return final
+            y_cv = cv_luma(lr_full)
+            eps, tv_weight = cfg.final_weights(s)
+            return (final, resized)[best_by_cv(y_cv, [final, resized], s, eps, tv_weight)]
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for _ in range(cfg.restarts):

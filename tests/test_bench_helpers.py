@@ -43,29 +43,6 @@ def test_overrides_are_read_as_numbers_when_they_are(item, expected):
     assert _parse_override(item) == expected
 
 
-def test_held_out_pixels_are_best_predicted_by_the_true_kernel():
-    """Cross-validation on a blurred LR image (48², ×4): the true kernel predicts the held-out
-    half better than the same kernel 1.5× wider and than an almost sharp one."""
-    import kfops
-    from benchmarks.kernel_cv import checkerboard, cv_error
-    from kfops.kernels import dilate_kernel, gaussian
-
-    m0, m1 = checkerboard(5, 6, 0), checkerboard(5, 6, 1)
-    assert torch.equal(m0 + m1, torch.ones(1, 1, 5, 6)) and m0[0, 0, 0, 0] == 1
-    hr = kfops.io.load_image("examples/butterfly.png").pixels[..., :192, :192]
-    true = gaussian(24, 2.5).float()
-    y = kfops.metrics.rgb_to_y(kfops.degrade(hr, true, 4)).float()
-    errors = {
-        name: cv_error(y, k, 4, eps=1e-2, tv=1e-3)
-        for name, k in [
-            ("true", true),
-            ("wide", dilate_kernel(true, 1.5)),
-            ("sharp", gaussian(24, 0.6).float()),
-        ]
-    }
-    assert errors["true"] < 0.9 * errors["wide"] and errors["true"] < 0.9 * errors["sharp"], errors
-
-
 def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel():
     from benchmarks.devdata import hr_path
     from benchmarks.phase2_ablation import dev_case

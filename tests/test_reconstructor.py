@@ -456,3 +456,66 @@ def test_kernel_radius_at_keeps_the_run_and_resizes_its_kernel(mode):
     assert torch.allclose(sized.kernel, dilate_kernel(plain.kernel, ratio))
     with pytest.raises(ValueError, match="kernel_radius_at"):
         Reconstructor(2, ReconConfig(kernel_radius_at=-1))
+
+
+def test_kernel_radius_cv_keeps_the_kernel_that_predicts_held_out_pixels_better(monkeypatch):
+    """kernel_radius_cv: the run is unchanged and its kernel is the resampled one exactly
+    when cross-validation on the LR luma scores it lower than the final kernel; past the
+    deadline the final kernel is kept."""
+    import time
+    from types import SimpleNamespace
+
+    from kfops.kernel_check import cv_error
+    from kfops.kernels import dilate_kernel
+    from kfops.reconstructor import cv_luma
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    res = {}
+    for cv in (False, True):
+        cfg = ReconConfig(kernel_radius_at=1, kernel_radius_cv=cv, final="backproject", **TINY)
+        res[cv] = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    final, resized = res[False].kernel_path[-1], res[False].kernel
+    assert res[True].history == res[False].history
+    eps, tv = ReconConfig().final_weights(2)
+    y = cv_luma(lr)
+    assert y.shape == (1, 1, *lr.shape[-2:])
+    errors = [cv_error(y, k, 2, eps, tv) for k in (final, resized)]
+    expected = resized if errors[1] < errors[0] else final
+    assert torch.equal(res[True].kernel, expected)
+
+    # a deadline that passes once the run is over (a clock that jumps at the resampling)
+    import kfops.reconstructor as rec
+
+    clock = {"now": 0.0}
+
+    def dilate_then_late(*args):
+        clock["now"] = 2.0
+        return dilate_kernel(*args)
+
+    monkeypatch.setattr(
+        rec, "time", SimpleNamespace(monotonic=lambda: clock["now"], perf_counter=time.perf_counter)
+    )
+    monkeypatch.setattr(rec, "dilate_kernel", dilate_then_late)
+    cfg = ReconConfig(kernel_radius_at=1, kernel_radius_cv=True, final="backproject", **TINY)
+    late = Reconstructor(2, cfg).run(
+        lr, prior, generator=torch.Generator().manual_seed(0), deadline=1.0
+    )
+    assert late.history == res[False].history
+    assert torch.equal(late.kernel, final) and not torch.equal(final, resized)
+    with pytest.raises(ValueError, match="kernel_radius_cv"):
+        Reconstructor(2, ReconConfig(kernel_radius_cv="yes"))
+
+
+def test_cv_luma_is_the_most_textured_crop_of_a_large_image():
+    from kfops.reconstructor import CV_CROP, cv_luma, select_crop
+
+    img = torch.rand(1, 3, CV_CROP + 40, CV_CROP + 8, generator=torch.Generator().manual_seed(0))
+    img[..., 100:, :] = 0.5  # flat bottom: the crop sits at the top
+    y = cv_luma(img)
+    assert y.shape == (1, 1, CV_CROP, CV_CROP)
+    top, left = select_crop(kfops.metrics.rgb_to_y(img), CV_CROP)
+    assert top == 0
+    full = kfops.metrics.rgb_to_y(img)
+    assert torch.equal(y, full[..., top : top + CV_CROP, left : left + CV_CROP].float())
