@@ -5,11 +5,12 @@ Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :func:`backproject` and its TV refinement :func:`tv_refine`, the patch-diffusion prior
 :class:`PatchPrior` (Phase 1), the kernel model :class:`KernelINR`, the refinement
 :class:`UNet` and :class:`Reconstructor` (Phase 2), and the modules :mod:`kfops.kernels`,
-:mod:`kfops.consensus` (one kernel from several runs), :mod:`kfops.io`, :mod:`kfops.metrics`,
+:mod:`kfops.consensus` (one kernel from several runs), :mod:`kfops.kernel_check` (a kernel
+scored by how well it predicts held-out LR pixels), :mod:`kfops.io`, :mod:`kfops.metrics`,
 :mod:`kfops.presets`.
 """
 
-from . import _ext, consensus, errors, io, kernels, metrics, presets
+from . import _ext, consensus, errors, io, kernel_check, kernels, metrics, presets
 from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
 from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
@@ -47,6 +48,7 @@ __all__ = [
     "degrade_kernel_grad",
     "errors",
     "io",
+    "kernel_check",
     "kernels",
     "metrics",
     "presets",
