@@ -1,7 +1,7 @@
 """The final kernel's shape at an earlier kernel's size (``ReconConfig.kernel_radius_at``):
-one Phase-2 run of the cpu preset per case, its kernel after every timestep kept, then the
-final kernel resampled to the RMS radius of the kernel after timestep m, for every m, each
-scored through the cpu preset's final step.
+one Phase-2 run of the cpu preset per case (its radius step off: the run is the same), its
+kernel after every timestep kept, then the final kernel resampled to the RMS radius of the
+kernel after timestep m, for every m, each scored through the cpu preset's final step.
 
     python -m benchmarks.kernel_radius man/levin_k3 pepper/l_shape --out radius.tsv
 
@@ -50,7 +50,7 @@ def main() -> None:
                 if prior is None:
                     name = f"{image}_{kname}_{args.seed}.pt"
                     prior = cached_prior(args.priors / name, lr, args.seed)
-                run_cfg = recon_config("cpu", final="backproject")
+                run_cfg = recon_config("cpu", final="backproject", kernel_radius_at=0)
                 res = Reconstructor(s, run_cfg).run(
                     lr, prior, generator=torch.Generator().manual_seed(r)
                 )

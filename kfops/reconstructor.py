@@ -12,10 +12,11 @@ on the U-Net R_θ and the kernel model INR_φ:
 
 then x̂₀ ← b and x_{t} kept for the next step. ``kernel_steps`` > 0 follows every joint
 step with that many steps on INR_φ alone, a and b held fixed; ``kernel_radius_at`` > 0
-resamples the final kernel to the radius it had after that timestep; ``kernel_freeze`` > 0
-holds INR_φ over the last timesteps (:class:`ReconConfig`). The learning rate is
-cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in model range
-[−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
+resamples the final kernel to the radius it had after that timestep (with
+``kernel_radius_cv``, only where that kernel predicts held-out LR pixels better);
+``kernel_freeze`` > 0 holds INR_φ over the last timesteps (:class:`ReconConfig`). The
+learning rate is cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in
+model range [−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
 
 Ablations (paper Tables 3–4): ``mode`` = ``dip`` (U-Net on fixed noise, no diffusion),
 ``unet_only`` (diffusion without PD), ``pd_unet`` (PD then one U-Net), ``full``;
@@ -74,12 +75,12 @@ class ReconConfig:
     ``kernel_radius_cv`` keeps that resampled kernel only when it predicts held-out LR
     pixels better than the final kernel (:func:`kfops.kernel_check.cv_error` on the luma
     of the LR image, its most textured 128² crop when larger, with the final step's
-    weights; skipped, and the final kernel kept, once a deadline has passed); ``kernel_freeze`` the
-    number of final timesteps in which the kernel is held and only the U-Net learns (0 = as
-    published; in ``dip`` mode as many iterations as those timesteps would take; a run
-    whose image is not kept stops there instead); ``restarts`` the number of independent
-    runs of Algorithm 1 (fresh networks, fresh noise, drawn in turn from the generator)
-    whose kernels are combined by the ``consensus`` rule
+    weights; skipped, and the final kernel kept, once a deadline has passed);
+    ``kernel_freeze`` the number of final timesteps in which the kernel is held and only
+    the U-Net learns (0 = as published; in ``dip`` mode as many iterations as those
+    timesteps would take; a run whose image is not kept stops there instead); ``restarts``
+    the number of independent runs of Algorithm 1 (fresh networks, fresh noise, drawn in
+    turn from the generator) whose kernels are combined by the ``consensus`` rule
     (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
     each costs a full run); ``crop`` an LR crop (pixels) on which the kernel is estimated
     (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops``
