@@ -14,6 +14,15 @@ from kfops.diffusion import PatchPrior
 from kfops.errors import DivergenceError, Interrupted
 
 
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    """Python's own SIGINT handler for each test, whatever this process inherited (a job
+    started in the background by a non-interactive shell starts with SIGINT ignored)."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
 def _image():
     hr = kfops.io.load_image("examples/butterfly.png").pixels
     return kfops.degrade(hr, kfops.kernels.gaussian(8, 1.2).float(), 4)[..., :32, :32]
