@@ -12,6 +12,9 @@ final kernel as it is), ΔPSNR dB over bicubic, NCC, spread px, true spread px. 
 per m is printed at the end (of the rows written by this call). ``--cv M`` adds the row
 ``cvM``: the m = M kernel where cross-validation prefers it to the final kernel, else the
 final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns).
+``--factors 0.7,0.85,1.2`` adds the rows ``xF`` (the final kernel made F× wider) and, with
+``--cv``, ``cvall``: the kernel of least CV error among the final one, the m = M one and
+the ``xF`` ones, in that order.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ from .phase2_restarts import case_parser, case_setup
 def main() -> None:
     ap = case_parser(__doc__, "kernel_radius.tsv", runs=1)
     ap.add_argument("--cv", type=int, default=0, metavar="M", help="add the CV-checked m = M row")
+    ap.add_argument(
+        "--factors",
+        type=lambda v: [float(f) for f in v.split(",")],
+        default=[],
+        metavar="F,F,...",
+        help="add rows for the final kernel made F× wider (and a CV pick among them)",
+    )
     args = ap.parse_args()
     s = 4
     cfg, eps, tv_weight = case_setup(args, s)
@@ -63,11 +73,16 @@ def main() -> None:
                 else dilate_kernel(final, kernel_spread(path[m - 1]) / kernel_spread(final))
                 for m in range(len(path))
             }
+            scaled = [dilate_kernel(final, f) for f in args.factors]
+            kernels |= {f"x{f:g}": k for f, k in zip(args.factors, scaled, strict=True)}
             if args.cv:
                 y = cv_luma(lr)
                 resized = kernels[str(args.cv)]
                 pick = best_by_cv(y, [final, resized], s, eps, tv_weight)
                 kernels[f"cv{args.cv}"] = (final, resized)[pick]
+                if scaled:
+                    every = [final, resized, *scaled]
+                    kernels["cvall"] = every[best_by_cv(y, every, s, eps, tv_weight)]
             for m, k in kernels.items():
                 gain = psnr_y(tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps), hr) - base
                 totals[m].append(gain)
