@@ -26,7 +26,7 @@ import torch
 
 from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
-from kfops.kernel_check import best_by_cv
+from kfops.kernel_check import cv_error
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
@@ -76,13 +76,13 @@ def main() -> None:
             scaled = [dilate_kernel(final, f) for f in args.factors]
             kernels |= {f"x{f:g}": k for f, k in zip(args.factors, scaled, strict=True)}
             if args.cv:
+                # each kernel scored once; the least error wins, the first on ties (best_by_cv)
                 y = cv_luma(lr)
-                resized = kernels[str(args.cv)]
-                pick = best_by_cv(y, [final, resized], s, eps, tv_weight)
-                kernels[f"cv{args.cv}"] = (final, resized)[pick]
+                every = [final, kernels[str(args.cv)], *scaled]
+                errors = [cv_error(y, k, s, eps, tv_weight) for k in every]
+                kernels[f"cv{args.cv}"] = every[errors.index(min(errors[:2]))]
                 if scaled:
-                    every = [final, resized, *scaled]
-                    kernels["cvall"] = every[best_by_cv(y, every, s, eps, tv_weight)]
+                    kernels["cvall"] = every[errors.index(min(errors))]
             for m, k in kernels.items():
                 gain = psnr_y(tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps), hr) - base
                 totals[m].append(gain)
