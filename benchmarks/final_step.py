@@ -1,16 +1,17 @@
 """The final SR step of the ``cpu`` preset, scored on kernels already estimated: damped
 back-projection against its TV refinement (``kfops.nonblind.tv_refine``) at a few
-weights, with the estimated and with the true kernel.
+weights and peak step sizes, with the estimated and with the true kernel.
 
     python -m benchmarks.final_step DIR [DIR ...] --out final_step.tsv \\
-        --weights 0,1e-3,2e-3,3e-3 --iters 100
+        --weights 0,1e-3,2e-3,3e-3 --steps 2e-3,4e-3 --iters 100
 
 Each DIR holds estimated kernels named ``IMAGE__KERNEL[__...].npy`` (the ``kernels/``
-folder of ``kf bench``, or ``--kernels`` of ``benchmarks.phase2_ablation``). The LR image
-is rebuilt as in the benchmark (512² centre crop of the Set14, else Set5, image, ×4,
-reflect). Rows (tab-separated: kernel source, variant, image, kernel, Y-PSNR gain over
-bicubic in dB) are appended to ``--out``; the mean per (source, variant) is printed at
-the end.
+folder of ``kf bench``, ``--kernels`` of ``benchmarks.phase2_ablation``, or
+``results/phase2_kernels_cpu/``; KERNEL as in :mod:`benchmarks.phase2_ablation`). The LR
+image is rebuilt as in the benchmark (512² centre crop of the Set14, else Set5, image, or
+the whole image when smaller, ×4, reflect). Rows (tab-separated: kernel source, variant,
+image, kernel, Y-PSNR gain over bicubic in dB) are appended to ``--out``; the mean per
+(source, variant) is printed at the end.
 
 ``--colour`` instead compares three ways to produce the colour output at the preset's TV
 weight, all with the one shared kernel: the TV refinement of each RGB channel, of each
@@ -33,6 +34,7 @@ from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
 
 from .devdata import hr_path
+from .phase2_ablation import _kernels
 
 
 def main() -> None:
@@ -40,11 +42,12 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=Path("final_step.tsv"))
     ap.add_argument("--weights", default="0,1e-3,2e-3,3e-3")
+    ap.add_argument("--steps", default="4e-3", help="peak Adam step sizes of the refinement")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--colour", action="store_true", help="compare the colour outputs")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
-    table = bench.load_kernel_set("levin,stress,gauss", size=24)
+    steps = [float(v) for v in args.steps.split(",")]
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     hrs: dict[str, torch.Tensor] = {}
     files = sorted(f for d in args.dirs for f in d.glob("*__*.npy"))
@@ -52,7 +55,7 @@ def main() -> None:
         image, kname = f.stem.split("__")[:2]
         if image not in hrs:
             hrs[image] = bench._load_hr(hr_path(image), 512, 4, None)
-        hr, k_true = hrs[image], table[kname].float()
+        hr, k_true = hrs[image], _kernels(kname)[kname]
         lr = degrade(hr, k_true, 4, "reflect").clamp(0, 1)
         base = psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
         k_est = torch.from_numpy(np.load(f)).float()
@@ -64,7 +67,9 @@ def main() -> None:
             if source == "true":
                 variants["backproject eps=1e-3"] = backproject(lr, k, 4, eps=1e-3)
             for w in weights:
-                variants[f"tv weight={w:g}"] = tv_refine(lr, k, 4, w, args.iters)
+                for st in steps:
+                    sr = tv_refine(lr, k, 4, w, args.iters, step=st)
+                    variants[f"tv weight={w:g} step={st:g}"] = sr
             for name, sr in variants.items():
                 gain = psnr_y(sr, hr) - base
                 gains[(source, name)].append(gain)

@@ -84,7 +84,8 @@ def main() -> None:
                 if scaled:
                     kernels["cvall"] = every[errors.index(min(errors))]
             for m, k in kernels.items():
-                gain = psnr_y(tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps), hr) - base
+                sr = tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
+                gain = psnr_y(sr, hr) - base
                 totals[m].append(gain)
                 ncc = kernel_ncc(k.double(), true.double())
                 row = [image, kname, f"run{r}", m, f"{gain:+.3f}", f"{ncc:.3f}"]

@@ -144,7 +144,9 @@ def main() -> None:
                 sr = res.hr
                 if args.luma:
                     eps, tv_weight = cfg.final_weights(s)
-                    sr = tv_refine(lr, res.kernel, s, tv_weight, cfg.final_iters, eps=eps)
+                    sr = tv_refine(
+                        lr, res.kernel, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr
+                    )
                 seconds = time.perf_counter() - t0
                 gain = psnr_y(sr, hr) - psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
                 ncc = kernel_ncc(res.kernel.double(), k.double())

@@ -94,7 +94,7 @@ def main() -> None:
         by_kernel: dict[int, float] = {}  # widest and medoid return one of the runs' kernels
         for name, est in candidates.items():
             if id(est) not in by_kernel:
-                sr = tv_refine(lr, est, s, tv_weight, cfg.final_iters, eps=eps)
+                sr = tv_refine(lr, est, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 by_kernel[id(est)] = psnr_y(sr, hr) - base
             gains[name] = by_kernel[id(est)]
             ncc = kernel_ncc(est.double(), k.double())

@@ -51,14 +51,16 @@ def tv_refine(
     *,
     eps: float = 1e-2,
     smooth: float = 1e-2,
-    step: float = 2e-3,
+    step: float = 4e-3,
     padding: str = "reflect",
     deadline: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Non-blind SR of ``lr`` (B, C, h, w) in [0, 1] with ``kernel`` (K, K): the
     back-projection (Tikhonov damping ``eps``) refined by ``iters`` Adam steps (peak step
-    ``step``, cosine-annealed) on the data term plus ``weight`` × Charbonnier TV. Returns
+    ``step``, cosine-annealed) on the data term plus ``weight`` × Charbonnier TV. Adam moves
+    a pixel by at most about ``step`` per iteration, so ``step`` × ``iters`` / 2 bounds how
+    far the refinement can take it from the back-projection (0.2 at the defaults). Returns
     (B, C, s·h, s·w) clamped to [0, 1]. ``deadline`` (time.monotonic) ends the refinement
     early with the latest iterate (the back-projection at worst); ``progress(done, iters)``
     is called before the back-projection (done = 0) and after every step."""

@@ -46,8 +46,9 @@ def recon_config(preset: str, **overrides):
 # a narrower, shallower U-Net on a respaced schedule, then the whole image is
 # super-resolved with the estimated kernel: back-projection refined under a TV prior
 # (+0.13 dB over plain back-projection on 21 cases, README; its weights are for ×4 and
-# scaled by 16/s², ReconConfig.final_weights). The INR learns at 3e-4 while
-# the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
+# scaled by 16/s², ReconConfig.final_weights; its peak Adam step ReconConfig.final_lr =
+# 4e-3: +0.05 dB over 2e-3 on 26 cases, benchmarks/results/final_step_lr_cpu.tsv). The
+# INR learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
 # (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go"). The final kernel
 # is resampled to the radius it had after timestep 2 where cross-validation on the LR
 # image prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius

@@ -89,9 +89,9 @@ class ReconConfig:
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
-    by ``final_iters`` Adam steps under a Charbonnier TV prior of weight ``final_tv``,
-    :func:`kfops.nonblind.tv_refine`). ``final_eps`` and ``final_tv`` are set for ×4 and
-    scaled by 16/s² at scale s (:meth:`final_weights`)."""
+    by ``final_iters`` Adam steps of peak size ``final_lr`` under a Charbonnier TV prior of
+    weight ``final_tv``, :func:`kfops.nonblind.tv_refine`). ``final_eps`` and ``final_tv``
+    are set for ×4 and scaled by 16/s² at scale s (:meth:`final_weights`)."""
 
     t_start: int = 400
     steps: int | None = None
@@ -120,6 +120,7 @@ class ReconConfig:
     final_eps: float = 1e-2
     final_tv: float = 1e-3
     final_iters: int = 100
+    final_lr: float = 4e-3
     max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
 
@@ -498,6 +499,7 @@ class Reconstructor:
                 tv_weight,
                 cfg.final_iters,
                 eps=eps,
+                step=cfg.final_lr,
                 deadline=deadline,
                 progress=final_progress,
             )

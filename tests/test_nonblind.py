@@ -77,7 +77,7 @@ def test_tv_gradient_is_the_autograd_gradient(shape):
     torch.testing.assert_close(charbonnier_tv_grad(x.detach(), 0.05), x.grad)
 
 
-def _tv_refine_autograd(lr, k, scale, weight, iters, step=2e-3, smooth=1e-2):
+def _tv_refine_autograd(lr, k, scale, weight, iters, step, smooth=1e-2):
     """The refinement written with autograd and a plain Adam: the oracle of tv_refine."""
     x = kfops.backproject(lr, k, scale, eps=1e-2).clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=step)
@@ -96,7 +96,9 @@ def test_refinement_matches_its_autograd_oracle_and_reports_progress():
     k = kfops.kernels.l_shape(24).float()
     _, lr = _problem(k)
     lr = lr[..., :16, :20]
-    calls = []
-    sr = tv_refine(lr, k, 4, 3e-3, 25, progress=lambda done, total: calls.append((done, total)))
-    torch.testing.assert_close(sr, _tv_refine_autograd(lr, k, 4, 3e-3, 25), atol=1e-5, rtol=0)
-    assert calls == [(i, 25) for i in range(0, 26)]  # 0: before the back-projection
+    for step in (2e-3, 4e-3):
+        calls: list[tuple[int, int]] = []
+        sr = tv_refine(lr, k, 4, 3e-3, 25, step=step, progress=lambda *a, c=calls: c.append(a))
+        oracle = _tv_refine_autograd(lr, k, 4, 3e-3, 25, step)
+        torch.testing.assert_close(sr, oracle, atol=1e-5, rtol=0)
+        assert calls == [(i, 25) for i in range(0, 26)]  # 0: before the back-projection

@@ -256,14 +256,14 @@ def test_final_step_weights_follow_the_scale(monkeypatch):
     seen = {}
 
     def spy(lr, kernel, scale, weight, iters, *, eps, **kw):
-        seen.update(scale=scale, weight=weight, eps=eps)
+        seen.update(scale=scale, weight=weight, eps=eps, step=kw["step"])
         return kfops.bicubic_upsample(lr, scale)
 
     monkeypatch.setattr(rec, "tv_refine", spy)
     lr, _ = _problem()
-    run_cfg = ReconConfig(crop=16, final="tv", **TINY)
+    run_cfg = ReconConfig(crop=16, final="tv", final_lr=3e-3, **TINY)
     Reconstructor(2, run_cfg).run(lr, PatchPrior(hidden=8))
-    assert seen["scale"] == 2
+    assert seen["scale"] == 2 and seen["step"] == 3e-3  # the step size is not scaled
     assert (seen["eps"], seen["weight"]) == pytest.approx(run_cfg.final_weights(2))
 
 
