@@ -48,10 +48,10 @@ def recon_config(preset: str, **overrides):
 # (+0.13 dB over plain back-projection on 21 cases, README; its weights are for ×4 and
 # scaled by 16/s², ReconConfig.final_weights; its peak Adam step ReconConfig.final_lr =
 # 4e-3: +0.05 dB over 2e-3 on 26 cases, benchmarks/results/final_step_lr_cpu.tsv). The
-# INR learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
-# (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go"). The final kernel
-# is resampled to the radius it had after timestep 2 where cross-validation on the LR
-# image prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius
+# INR learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5
+# of 6 cases (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go"). The
+# final kernel is resampled to the radius it had after timestep 2 where cross-validation on
+# the LR image prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius
 # shrinks along the run. Fixed before a fresh set of 8 cases, where it gained +1.05 dB
 # over bicubic against +0.97 (benchmarks/results/kernel_radius_heldout3_cpu.tsv; +0.95
 # against +0.78 on 10 development cases, +0.39 against +0.28 on 6 earlier held-out ones).
