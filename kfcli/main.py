@@ -211,7 +211,15 @@ def degrade(
     type=click.IntRange(1, 1000),
     default=20,
     show_default=True,
-    help="CG iterations of the pseudo-inverse.",
+    help="CG iterations of the pseudo-inverse (with --refine-steps 0).",
+)
+@click.option(
+    "--refine-steps",
+    type=click.IntRange(0, 10000),
+    default=100,
+    show_default=True,
+    help="Adam steps refining the back-projection under a TV prior, as the final step of "
+    "kf upscale; 0 = the plain back-projection.",
 )
 @QUIET
 @guarded
@@ -223,14 +231,25 @@ def backproject(
     padding: str,
     device: str,
     iters: int,
+    refine_steps: int,
     quiet: bool,
 ) -> None:
-    """Non-blind SR of IMAGE with a known kernel (back-projection with A†)."""
+    """Non-blind SR of IMAGE with a known kernel: back-projection with A†, refined under a
+    Charbonnier TV prior (kfops.tv_refine, the weights of kf upscale's final step)."""
     import kfops
     from kfops.io import save_image
+    from kfops.reconstructor import ReconConfig
 
     data, k, dev = _prepare(image, kernel_spec, scale, out, device)
-    sr = kfops.backproject(data.pixels.to(dev), k, scale, padding, max_iter=iters)
+    lr = data.pixels.to(dev)
+    if refine_steps:
+        cfg = ReconConfig()
+        eps, weight = cfg.final_weights(scale)
+        sr = kfops.tv_refine(
+            lr, k, scale, weight, refine_steps, eps=eps, step=cfg.final_lr, padding=padding
+        )
+    else:
+        sr = kfops.backproject(lr, k, scale, padding, max_iter=iters)
     alpha = None
     if data.alpha is not None:
         alpha = kfops.bicubic_upsample(data.alpha, scale).clamp(0, 1)
