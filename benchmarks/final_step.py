@@ -49,16 +49,7 @@ def main() -> None:
     weights = [float(w) for w in args.weights.split(",")]
     steps = [float(v) for v in args.steps.split(",")]
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
-    hrs: dict[str, torch.Tensor] = {}
-    files = sorted(f for d in args.dirs for f in d.glob("*__*.npy"))
-    for f in files:
-        image, kname = f.stem.split("__")[:2]
-        if image not in hrs:
-            hrs[image] = bench._load_hr(hr_path(image), 512, 4, None)
-        hr, k_true = hrs[image], _kernels(kname)[kname]
-        lr = degrade(hr, k_true, 4, "reflect").clamp(0, 1)
-        base = psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
-        k_est = torch.from_numpy(np.load(f)).float()
+    for image, kname, hr, lr, k_true, k_est, base in saved_cases(args.dirs):
         for source, k in (("estimated", k_est), ("true", k_true)):
             if args.colour:
                 _colour_rows(lr, hr, k, source, image, kname, args, gains)
@@ -79,6 +70,21 @@ def main() -> None:
                     fh.write(line + "\n")
     for (source, name), values in gains.items():
         print(f"mean\t{source}\t{name}\t{np.mean(values):+.3f}\t({len(values)} cases)")
+
+
+def saved_cases(dirs: list[Path]):
+    """For every ``IMAGE__KERNEL[__...].npy`` in ``dirs`` (sorted): (image, kernel name, HR
+    (1, 3, H, W), LR ×4 (reflect, clamped to [0, 1]), true kernel, estimated kernel,
+    Y-PSNR of bicubic), the HR image rebuilt as in the benchmark."""
+    hrs: dict[str, torch.Tensor] = {}
+    for f in sorted(f for d in dirs for f in d.glob("*__*.npy")):
+        image, kname = f.stem.split("__")[:2]
+        if image not in hrs:
+            hrs[image] = bench._load_hr(hr_path(image), 512, 4, None)
+        hr, k_true = hrs[image], _kernels(kname)[kname]
+        lr = degrade(hr, k_true, 4, "reflect").clamp(0, 1)
+        base = psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
+        yield image, kname, hr, lr, k_true, torch.from_numpy(np.load(f)).float(), base
 
 
 def _ycbcr(rgb: torch.Tensor) -> torch.Tensor:
