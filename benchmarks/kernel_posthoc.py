@@ -12,7 +12,8 @@ on kernels already estimated (as :mod:`benchmarks.final_step`):
         --out kernel_posthoc.tsv
 
 Rows (tab-separated): folder, image, kernel, variant, Y-PSNR gain over bicubic in dB,
-kernel NCC, RMS radius over the true kernel's; ``none`` is the estimate itself. The mean
+kernel NCC, RMS radius over the true kernel's; ``none`` is the estimate itself (with
+``--from-true`` every variant starts from the true kernel instead). The mean
 per (folder, variant) is printed at the end, with the number of cases that gained.
 """
 
@@ -64,6 +65,7 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--variants", default="power:1.5,refit:1,refit:3")
     ap.add_argument("--out", type=Path, default=Path("kernel_posthoc.tsv"))
+    ap.add_argument("--from-true", action="store_true", help="start from the true kernel")
     args = ap.parse_args()
     cfg = recon_config("cpu")
     tv, step = cfg.final_tv, cfg.final_lr
@@ -71,6 +73,8 @@ def main() -> None:
     ncc: dict[tuple[str, str], list[float]] = defaultdict(list)
     for d in args.dirs:
         for image, kname, hr, lr, k_true, k_est, base in saved_cases([d]):
+            if args.from_true:
+                k_est = k_true.float()
             for variant in ["none", *args.variants.split(",")]:
                 name, _, value = variant.partition(":")
                 if name == "none":
