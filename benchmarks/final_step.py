@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def main() -> None:
         print(f"mean\t{source}\t{name}\t{np.mean(values):+.3f}\t({len(values)} cases)")
 
 
-def saved_cases(dirs: list[Path]):
+def saved_cases(dirs: list[Path]) -> Iterator[tuple]:
     """For every ``IMAGE__KERNEL[__...].npy`` in ``dirs`` (sorted): (image, kernel name, HR
     (1, 3, H, W), LR ×4 (reflect, clamped to [0, 1]), true kernel, estimated kernel,
     Y-PSNR of bicubic), the HR image rebuilt as in the benchmark."""

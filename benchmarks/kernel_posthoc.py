@@ -31,6 +31,7 @@ from kfops.kernels import dilate_kernel, fit_to
 from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
+from kfops.reconstructor import ReconConfig
 
 from .final_step import saved_cases
 
@@ -42,12 +43,12 @@ def power(k: torch.Tensor, p: float) -> torch.Tensor:
     return fit_to(dilate_kernel(kp, kernel_spread(k) / kernel_spread(kp)), tuple(k.shape))
 
 
-def refit(lr: torch.Tensor, k: torch.Tensor, rounds: int, tv: float, step: float) -> torch.Tensor:
-    """``rounds`` of: HR = the final step with ``k``; ``k`` = the least-squares kernel for
-    that HR on the LR luma (softmax taps, 150 Adam steps at 0.02)."""
+def refit(lr: torch.Tensor, k: torch.Tensor, rounds: int, cfg: ReconConfig) -> torch.Tensor:
+    """``rounds`` of: HR = the final step of ``cfg`` (×4) with ``k``; ``k`` = the
+    least-squares kernel for that HR on the LR luma (softmax taps, 150 Adam steps at 0.02)."""
     y = rgb_to_y(lr)
     for _ in range(rounds):
-        x = rgb_to_y(tv_refine(lr, k, 4, tv, 100, step=step))
+        x = rgb_to_y(tv_refine(lr, k, 4, cfg.final_tv, cfg.final_iters, step=cfg.final_lr))
         logit = k.clamp_min(1e-8).log().clone().requires_grad_(True)
         opt = torch.optim.Adam([logit], lr=0.02)
         for _ in range(150):
@@ -68,24 +69,26 @@ def main() -> None:
     ap.add_argument("--from-true", action="store_true", help="start from the true kernel")
     args = ap.parse_args()
     cfg = recon_config("cpu")
-    tv, step = cfg.final_tv, cfg.final_lr
+    variants = ["none", *args.variants.split(",")]
+    unknown = [v for v in variants if v.partition(":")[0] not in ("none", "power", "refit")]
+    if unknown:
+        raise SystemExit(f"unknown variant(s): {', '.join(unknown)}")
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     ncc: dict[tuple[str, str], list[float]] = defaultdict(list)
     for d in args.dirs:
         for image, kname, hr, lr, k_true, k_est, base in saved_cases([d]):
             if args.from_true:
                 k_est = k_true.float()
-            for variant in ["none", *args.variants.split(",")]:
+            for variant in variants:
                 name, _, value = variant.partition(":")
                 if name == "none":
                     k = k_est
                 elif name == "power":
                     k = power(k_est, float(value))
-                elif name == "refit":
-                    k = refit(lr, k_est, int(value), tv, step)
                 else:
-                    raise SystemExit(f"unknown variant {variant!r}")
-                gain = psnr_y(tv_refine(lr, k, 4, tv, 100, step=step), hr) - base
+                    k = refit(lr, k_est, int(value), cfg)
+                sr = tv_refine(lr, k, 4, cfg.final_tv, cfg.final_iters, step=cfg.final_lr)
+                gain = psnr_y(sr, hr) - base
                 n = kernel_ncc(k, k_true)
                 gains[(d.name, variant)].append(gain)
                 ncc[(d.name, variant)].append(n)
