@@ -49,6 +49,7 @@ from .kernels import dilate_kernel, pad_to
 from .metrics import rgb_to_y
 from .nonblind import tv_refine
 from .ops import degrade
+from .sparsity import normalized_sparsity
 from .unet import UNet
 
 __all__ = ["ReconConfig", "Reconstructor", "ReconResult", "select_crop", "select_crops"]
@@ -76,6 +77,10 @@ class ReconConfig:
     pixels better than the final kernel (:func:`kfops.kernel_check.cv_error` on the luma
     of the LR image, its most textured 128² crop when larger, with the final step's
     weights; skipped, and the final kernel kept, once a deadline has passed);
+    ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
+    (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
+    prior that pulls towards sharp estimates and so against kernels that are too small
+    (0 = as published);
     ``kernel_freeze`` the number of final timesteps in which the kernel is held and only
     the U-Net learns (0 = as published; in ``dip`` mode as many iterations as those
     timesteps would take; a run whose image is not kept stops there instead); ``restarts``
@@ -107,6 +112,7 @@ class ReconConfig:
     kernel_model: str = "inr"
     mode: str = "full"
     com_weight: float = 1e-3
+    sharp_weight: float = 0.0
     kernel_steps: int = 0
     kernel_freeze: int = 0
     kernel_radius_at: int = 0
@@ -316,10 +322,13 @@ class Reconstructor:
             return torch.randn(shape, generator=g).to(dev)
 
         def objective(images: tuple[torch.Tensor, ...], k: torch.Tensor) -> torch.Tensor:
-            """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1."""
+            """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1 (+
+            ``sharp_weight`` × Σ normalised gradient sparsity of ``images``)."""
             loss = consistency(images[0], k)
             for im in images[1:]:
                 loss = loss + consistency(im, k)
+            if cfg.sharp_weight:
+                loss = loss + cfg.sharp_weight * sum(normalized_sparsity(im) for im in images)
             return loss + cfg.com_weight * center_of_mass_loss(k, center)
 
         def estimate() -> tuple[torch.Tensor, torch.Tensor, bool]:

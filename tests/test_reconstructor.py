@@ -519,3 +519,30 @@ def test_cv_luma_is_the_most_textured_crop_of_a_large_image():
     assert top == 0
     full = kfops.metrics.rgb_to_y(img)
     assert torch.equal(y, full[..., top : top + CV_CROP, left : left + CV_CROP].float())
+
+
+def test_sharp_weight_adds_the_sparsity_of_every_unet_output(monkeypatch):
+    """sharp_weight > 0 evaluates the normalised sparsity of both U-Net outputs in every
+    full-mode step (and changes the result); 0 (the default) never evaluates it."""
+    import kfops.reconstructor as rec
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    seen = []
+    original = rec.normalized_sparsity
+
+    def spy(x):
+        seen.append(tuple(x.shape))
+        return original(x)
+
+    monkeypatch.setattr(rec, "normalized_sparsity", spy)
+    kernels = []
+    for weight in (0.0, 1.0):
+        seen.clear()
+        cfg = ReconConfig(sharp_weight=weight, **TINY)
+        res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+        assert len(seen) == (2 * cfg.total_iterations() if weight else 0)
+        assert all(shape == (1, 3, 64, 64) for shape in seen)
+        kernels.append(res.kernel)
+    assert not torch.allclose(kernels[0], kernels[1], atol=1e-5)
