@@ -48,19 +48,21 @@ def main() -> None:
     )
     args = ap.parse_args()
     s = 4
-    cfg, eps, tv_weight = case_setup(args, s)
+    cfg, eps, tv_weight, overrides, tag = case_setup(args, s)
     totals: dict[str, list[float]] = collections.defaultdict(list)
     for case in args.cases:
         image, kname, true, hr, lr = dev_case(case, s)
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
         prior = None
         for r in range(1, args.runs + 1):
-            cache = args.kernels / f"{image}__{kname}__prior{args.seed}__run{r}__path.npy"
+            cache = args.kernels / f"{image}__{kname}__prior{args.seed}{tag}__run{r}__path.npy"
             if not cache.exists():
                 if prior is None:
                     name = f"{image}_{kname}_{args.seed}.pt"
                     prior = cached_prior(args.priors / name, lr, args.seed)
-                run_cfg = recon_config("cpu", final="backproject", kernel_radius_at=0)
+                run_cfg = recon_config(
+                    "cpu", **dict(overrides, final="backproject", kernel_radius_at=0)
+                )
                 res = Reconstructor(s, run_cfg).run(
                     lr, prior, generator=torch.Generator().manual_seed(r)
                 )

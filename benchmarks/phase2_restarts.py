@@ -38,7 +38,8 @@ from .phase2_ablation import cached_prior, dev_case
 def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
     """The arguments of the per-case Phase-2 scripts: cases (``IMAGE/KERNEL``), ``--runs``,
     ``--seed`` of the prior, ``--out`` (default ``out``), the ``--priors`` and ``--kernels``
-    caches; the description is ``doc``'s first line."""
+    caches, ``--set KEY=VALUE`` overrides of the cpu preset's Phase 2; the description is
+    ``doc``'s first line."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("cases", nargs="+", help="IMAGE/KERNEL")
     ap.add_argument("--runs", type=int, default=runs)
@@ -46,20 +47,6 @@ def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
     ap.add_argument("--out", type=Path, default=Path(out))
     ap.add_argument("--priors", type=Path, default=Path(".cache/ablation_priors"))
     ap.add_argument("--kernels", type=Path, default=Path(".cache/restart_kernels"))
-    return ap
-
-
-def case_setup(args: argparse.Namespace, scale: int):
-    """Make the ``--priors`` and ``--kernels`` folders; return the cpu preset's Phase-2
-    config and its final step's (damping, TV weight) at ``scale``."""
-    args.priors.mkdir(parents=True, exist_ok=True)
-    args.kernels.mkdir(parents=True, exist_ok=True)
-    cfg = recon_config("cpu")
-    return cfg, *cfg.final_weights(scale)
-
-
-def main() -> None:
-    ap = case_parser(__doc__, "phase2_restarts.tsv", runs=3)
     ap.add_argument(
         "--set",
         action="append",
@@ -67,11 +54,26 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="override a field of the cpu preset's Phase 2 (value read as JSON)",
     )
-    args = ap.parse_args()
+    return ap
+
+
+def case_setup(args: argparse.Namespace, scale: int):
+    """Make the ``--priors`` and ``--kernels`` folders; return the cpu preset's Phase-2
+    config, its final step's (damping, TV weight) at ``scale``, the ``--set`` overrides
+    and the tag that keeps the kernels of overridden runs apart in the cache."""
+    args.priors.mkdir(parents=True, exist_ok=True)
+    args.kernels.mkdir(parents=True, exist_ok=True)
     overrides = dict(_parse_override(item) for item in args.set)
     tag = "".join(f"__{key}{value}" for key, value in sorted(overrides.items()))
+    cfg = recon_config("cpu")
+    return cfg, *cfg.final_weights(scale), overrides, tag
+
+
+def main() -> None:
+    ap = case_parser(__doc__, "phase2_restarts.tsv", runs=3)
+    args = ap.parse_args()
     s = 4
-    cfg, eps, tv_weight = case_setup(args, s)
+    cfg, eps, tv_weight, overrides, tag = case_setup(args, s)
     totals: dict[str, list[float]] = collections.defaultdict(list)
     for case in args.cases:
         image, kname, k, hr, lr = dev_case(case, s)

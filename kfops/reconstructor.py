@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
 from .degradation import backproject, bicubic_upsample
@@ -61,8 +62,10 @@ CROP_RULES = ("energy", "structure")
 
 @dataclass
 class ReconConfig:
-    """Phase-2 settings. ``t_start`` is T_nd; ``steps`` the number of timesteps visited
-    (None = every t from t_start to 0, as published); ``kernel_lr`` the kernel model's
+    """Phase-2 settings. ``t_start`` is T_nd; ``t_end`` the last timestep visited (0 = as
+    published; > 0 ends the reverse diffusion while the prior still denoises, for runs that
+    keep only the kernel); ``steps`` the number of timesteps visited (None = every t from
+    t_start to t_end, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``kernel_extent`` the half-width of the kernel INR's coordinate grid (None =
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
@@ -89,7 +92,10 @@ class ReconConfig:
     (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
     each costs a full run); ``crop`` an LR crop (pixels) on which the kernel is estimated
     (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops``
-    disjoint crops that share the kernel (a batch, :func:`select_crops`); ``final`` =
+    disjoint crops that share the kernel (a batch, :func:`select_crops`), or, with
+    ``crop_kernels='each'``, crops that each get a kernel model of their own (the same
+    U-Net and cost; the ``consensus`` rule picks among their kernels, as among restarts);
+    ``final`` =
     'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
@@ -99,6 +105,7 @@ class ReconConfig:
     are set for ×4 and scaled by 16/s² at scale s (:meth:`final_weights`)."""
 
     t_start: int = 400
+    t_end: int = 0
     steps: int | None = None
     iters_first: int = 100
     iters: int = 20
@@ -122,6 +129,7 @@ class ReconConfig:
     crop: int | None = None
     crop_rule: str = "energy"
     crops: int = 1
+    crop_kernels: str = "shared"
     final: str = "phase2"
     final_eps: float = 1e-2
     final_tv: float = 1e-3
@@ -154,7 +162,7 @@ class ReconConfig:
         return self.iters_first + max(self._timesteps() - 1, 0) * self.iters
 
     def _timesteps(self) -> int:
-        return self.t_start + 1 if self.steps is None else self.steps
+        return self.t_start - self.t_end + 1 if self.steps is None else self.steps
 
     def kernel_iterations(self) -> int:
         """Joint iterations of one run before the kernel is held (``kernel_freeze``)."""
@@ -174,7 +182,8 @@ class ReconResult:
     Phase-2 image is returned as it is); estimates: the kernel of every run that counted
     (one unless ``restarts`` > 1; ``kernel`` is their consensus); kernel_path: the kernel
     model's output after every timestep of the last run (in ``dip`` mode after as many
-    iterations), before any ``kernel_radius_at`` resampling."""
+    iterations; (B, K, K), one per crop, with ``crop_kernels='each'``), before any
+    ``kernel_radius_at`` resampling."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -253,10 +262,14 @@ class Reconstructor:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
         if not isinstance(self.config.crops, int) or self.config.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
-        for name in ("kernel_freeze", "kernel_radius_at"):
+        for name in ("kernel_freeze", "kernel_radius_at", "t_end"):
             value = getattr(self.config, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.config.t_end >= self.config.t_start:
+            raise ValueError(
+                f"t_end must be below t_start, got {self.config.t_end} >= {self.config.t_start}"
+            )
         if not isinstance(self.config.kernel_radius_cv, bool):
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
@@ -266,6 +279,10 @@ class Reconstructor:
         if self.config.consensus not in CONSENSUS_RULES:
             raise ValueError(
                 f"unknown consensus {self.config.consensus!r}; expected one of {CONSENSUS_RULES}"
+            )
+        if self.config.crop_kernels not in ("shared", "each"):
+            raise ValueError(
+                f"unknown crop_kernels {self.config.crop_kernels!r}; expected 'shared' or 'each'"
             )
         if self.config.crop_rule not in CROP_RULES:
             raise ValueError(
@@ -308,7 +325,7 @@ class Reconstructor:
         x0_init = to_model(bicubic_upsample(lr, s).clamp(0, 1))
         schedule = prior.schedule if prior is not None else _default_schedule()
         t_start = min(cfg.t_start, len(schedule) - 1)
-        sub = _sub_schedule(schedule, t_start, cfg.steps)
+        sub = _sub_schedule(schedule, t_start, cfg.steps, max(min(cfg.t_end, t_start - 1), 0))
         total = cfg.total_iterations()
         history: list[float] = []
         path: list[torch.Tensor] = []
@@ -316,7 +333,22 @@ class Reconstructor:
         t0 = time.perf_counter()
 
         def consistency(x0: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-            return F.mse_loss(degrade(x0, k, s, "reflect", check_values=False), y)
+            """MSE of (x0 ⊛ k)↓s against the LR batch; k (K, K) shared, or (B, K, K) one
+            per batch element (the mean of their MSEs, which is the batch MSE)."""
+            if k.dim() == 2:
+                return F.mse_loss(degrade(x0, k, s, "reflect", check_values=False), y)
+            terms = [
+                F.mse_loss(
+                    degrade(x0[i : i + 1], k[i], s, "reflect", check_values=False), y[i : i + 1]
+                )
+                for i in range(k.shape[0])
+            ]
+            return torch.stack(terms).mean()
+
+        def com(k: torch.Tensor) -> torch.Tensor:
+            if k.dim() == 2:
+                return center_of_mass_loss(k, center)
+            return torch.stack([center_of_mass_loss(ki, center) for ki in k]).mean()
 
         def noise(shape):
             return torch.randn(shape, generator=g).to(dev)
@@ -329,16 +361,25 @@ class Reconstructor:
                 loss = loss + consistency(im, k)
             if cfg.sharp_weight:
                 loss = loss + cfg.sharp_weight * sum(normalized_sparsity(im) for im in images)
-            return loss + cfg.com_weight * center_of_mass_loss(k, center)
+            return loss + cfg.com_weight * com(k)
 
-        def estimate() -> tuple[torch.Tensor, torch.Tensor, bool]:
-            """One run of Algorithm 1 from fresh networks: (kernel, last x̂₀ in model
-            range, stopped by the deadline)."""
+        n_kernels = lr.shape[0] if cfg.crop_kernels == "each" else 1
+
+        def estimate() -> tuple[list[torch.Tensor], torch.Tensor, bool]:
+            """One run of Algorithm 1 from fresh networks: (its kernels: one, or one per
+            crop with ``crop_kernels='each'``; last x̂₀ in model range; stopped by the
+            deadline)."""
             init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
             with torch.random.fork_rng(devices=[]):  # initialisation driven by the generator
                 torch.manual_seed(init_seed)
-                kmodel = make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent).to(dev)
+                kmodel = KernelSet(
+                    [
+                        make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent)
+                        for _ in range(n_kernels)
+                    ]
+                ).to(dev)
                 unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
+
             # the kernel model may run at its own peak rate (annealed by the same factor)
             kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
             opt = torch.optim.Adam(
@@ -466,12 +507,16 @@ class Reconstructor:
                         break
                     mark()
             with torch.no_grad():
-                kernel = kmodel().detach()
+                finals = list(kmodel().detach().reshape(-1, ksize, ksize))
             m = cfg.kernel_radius_at
-            if m > 0 and len(path) >= m:
-                factor = kernel_spread(path[m - 1]) / kernel_spread(kernel)
-                kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
-            return kernel, out.detach(), stopped
+            kernels = []
+            for i, kernel in enumerate(finals):
+                if m > 0 and len(path) >= m:
+                    early = path[m - 1].reshape(-1, ksize, ksize)[i]
+                    factor = kernel_spread(early) / kernel_spread(kernel)
+                    kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
+                kernels.append(kernel)
+            return kernels, out.detach(), stopped
 
         def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
             """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it
@@ -486,9 +531,9 @@ class Reconstructor:
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for _ in range(cfg.restarts):
-            kernel_r, out_r, stopped = estimate()
+            kernels_r, out_r, stopped = estimate()
             if not (stopped and runs):  # a cut-short restart only counts when it is alone
-                runs.append((kernel_r, out_r))
+                runs.extend((kernel_r, out_r) for kernel_r in kernels_r)
             if stopped:
                 break
         if len({k.shape for k, _ in runs}) > 1:  # resampled to different sizes: pad alike
@@ -531,6 +576,18 @@ class Reconstructor:
         )
 
 
+class KernelSet(nn.Module):
+    """One kernel model, or one per crop: returns (K, K), or (B, K, K) for B models."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def forward(self) -> torch.Tensor:
+        kernels = [model() for model in self.models]
+        return kernels[0] if len(kernels) == 1 else torch.stack(kernels)
+
+
 def kernel_only_steps(kmodel, opt, loss_fn, steps: int) -> list[float]:
     """``steps`` steps of ``opt`` on the kernel model alone, minimising ``loss_fn(kmodel())``
     with the images inside it held fixed. Parameters without a gradient (the U-Net's, in
@@ -559,11 +616,14 @@ def _default_schedule():
     return DDPMSchedule.linear(1000)
 
 
-def _sub_schedule(schedule, t_start: int, steps: int | None):
-    """The schedule restricted to timesteps 0..t_start, respaced to ``steps`` entries."""
+def _sub_schedule(schedule, t_start: int, steps: int | None, t_end: int = 0):
+    """The schedule restricted to timesteps t_end..t_start, respaced to ``steps`` entries
+    (its first entry, t_end, ends the reverse process: the posterior that entry would
+    give, computed as if it were t = 0, is never drawn from)."""
     from .diffusion.schedule import DDPMSchedule
 
-    base = DDPMSchedule(schedule.alphas_cumprod[: t_start + 1], schedule.timesteps[: t_start + 1])
+    keep = slice(t_end, t_start + 1)
+    base = DDPMSchedule(schedule.alphas_cumprod[keep], schedule.timesteps[keep])
     return base if steps is None else base.respaced(steps)
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import kfops
+from kfops.consensus import kernel_spread
 from kfops.diffusion import PatchPrior
 from kfops.kernel_inr import (
     KernelINR,
@@ -434,7 +435,6 @@ def test_kernel_radius_at_keeps_the_run_and_resizes_its_kernel(mode):
     """The kernel after every timestep is kept (the last one is the run's kernel);
     kernel_radius_at=1 changes nothing in the run but gives the final kernel, resampled to
     the first timestep's RMS radius."""
-    from kfops.consensus import kernel_spread
     from kfops.kernels import dilate_kernel
 
     lr, _ = _problem()
@@ -546,3 +546,46 @@ def test_sharp_weight_adds_the_sparsity_of_every_unet_output(monkeypatch):
         assert all(shape == (1, 3, 64, 64) for shape in seen)
         kernels.append(res.kernel)
     assert not torch.allclose(kernels[0], kernels[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("t_end", [0, 40])
+def test_t_end_stops_the_reverse_diffusion_at_that_timestep(monkeypatch, t_end):
+    """The prior is called at the respaced timesteps t_start … t_end, first to last, and
+    a run visits as many iterations as its config says; t_end >= t_start is refused."""
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    seen: list[int] = []
+    original = prior.predict_x0
+
+    def spy(x_t, t):
+        seen.append(int(t[0]))
+        return original(x_t, t)
+
+    monkeypatch.setattr(prior, "predict_x0", spy)
+    cfg = ReconConfig(**dict(TINY, t_end=t_end))
+    res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    visited = list(dict.fromkeys(seen))
+    assert visited == [100, (100 + t_end + 1) // 2, t_end]
+    assert len(res.history) == cfg.total_iterations() == len(seen)
+    with pytest.raises(ValueError, match="t_end"):
+        Reconstructor(2, ReconConfig(**dict(TINY, t_end=100)))
+
+
+def test_crop_kernels_each_gives_every_crop_its_own_kernel():
+    """With crop_kernels='each' every crop fits a kernel model of its own: the run returns
+    one estimate per crop (they differ), its path holds them all, and the kernel kept is
+    the consensus rule's choice among them (the widest by default)."""
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    cfg = ReconConfig(crop=12, crops=2, crop_kernels="each", final="backproject", **TINY)
+    res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert len(res.estimates) == 2 and not torch.allclose(*res.estimates, atol=1e-4)
+    assert all(abs(float(k.sum()) - 1) < 1e-5 for k in res.estimates)
+    assert len(res.kernel_path) == cfg.steps and res.kernel_path[-1].shape == (2, 8, 8)
+    spreads = [kernel_spread(k) for k in res.estimates]
+    assert torch.equal(res.kernel, res.estimates[spreads.index(max(spreads))])
+    assert res.hr.shape == (1, 3, 64, 64) and res.history[-1] < res.history[0]
+    with pytest.raises(ValueError, match="crop_kernels"):
+        Reconstructor(2, ReconConfig(crop_kernels="per_crop", **TINY))
