@@ -30,7 +30,7 @@ from kfops.kernel_check import cv_error
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
-from kfops.reconstructor import Reconstructor, cv_luma
+from kfops.reconstructor import Reconstructor, cv_luma, radius_factor
 
 from .phase2_ablation import cached_prior, dev_case
 from .phase2_restarts import case_parser, case_setup
@@ -69,11 +69,10 @@ def main() -> None:
                 np.save(cache, torch.stack(res.kernel_path).double().numpy())
             path = torch.from_numpy(np.load(cache)).float()
             final = path[-1]
+            factors = [None, *(radius_factor(early, final) for early in path[:-1])]
             kernels = {
-                str(m): final
-                if m == 0
-                else dilate_kernel(final, kernel_spread(path[m - 1]) / kernel_spread(final))
-                for m in range(len(path))
+                str(m): final if factor is None else dilate_kernel(final, factor)
+                for m, factor in enumerate(factors)
             }
             scaled = [dilate_kernel(final, f) for f in args.factors]
             kernels |= {f"x{f:g}": k for f, k in zip(args.factors, scaled, strict=True)}

@@ -34,14 +34,15 @@ CONSENSUS_RULES = ("widest", "medoid", "mean", "median")
 
 
 def kernel_spread(kernel: torch.Tensor) -> float:
-    """√(Σ k(p) |p − c|²) in pixels, c the centre of mass, for a (K, K) kernel with
-    non-negative taps (normalised to sum 1 first): the kernel's RMS radius."""
+    """√(Σ k(p) |p − c|²) in pixels, c the centre of mass, for a (K, K) kernel normalised
+    to sum 1 first: the kernel's RMS radius (0 where the leaky sigmoid's slightly negative
+    taps outweigh an almost single-tap kernel's second moment)."""
     k = kernel.detach().double()
     k = k / k.sum()
     cy, cx = center_of_mass(k)
     ys = torch.arange(k.shape[-2], dtype=k.dtype)[:, None]
     xs = torch.arange(k.shape[-1], dtype=k.dtype)[None, :]
-    return float((k * ((ys - cy) ** 2 + (xs - cx) ** 2)).sum().sqrt())
+    return float((k * ((ys - cy) ** 2 + (xs - cx) ** 2)).sum().clamp_min(0).sqrt())
 
 
 def agreement(kernels: list[torch.Tensor]) -> torch.Tensor:

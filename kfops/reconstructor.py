@@ -67,7 +67,11 @@ class ReconConfig:
     keep only the kernel); ``steps`` the number of timesteps visited (None = every t from
     t_start to t_end, as published); ``kernel_lr`` the kernel model's
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
-    ``lr``); ``kernel_extent`` the half-width of the kernel INR's coordinate grid (None =
+    ``lr``); ``kernel_init`` σ > 0 (HR pixels at ×4, scaled by s/4): before each run the
+    kernel model is fitted to an isotropic Gaussian of that σ at the aligned centre
+    (:func:`fit_kernel_model`; 0 = the model's own initialisation, as published: a SIREN
+    starts as an almost flat kernel over its whole grid); ``kernel_extent`` the
+    half-width of the kernel INR's coordinate grid (None =
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
     per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
     kernel model alone after every joint step, with that step's U-Net outputs held fixed
@@ -112,6 +116,7 @@ class ReconConfig:
     lr: float = 1e-4
     lr_min: float = 1e-5
     kernel_lr: float | None = None
+    kernel_init: float = 0.0
     unet_base: int = 32
     unet_levels: int = 5
     kernel_size: int | None = None
@@ -266,6 +271,8 @@ class Reconstructor:
             value = getattr(self.config, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not self.config.kernel_init >= 0:
+            raise ValueError(f"kernel_init must be >= 0, got {self.config.kernel_init!r}")
         if self.config.t_end >= self.config.t_start:
             raise ValueError(
                 f"t_end must be below t_start, got {self.config.t_end} >= {self.config.t_start}"
@@ -379,7 +386,9 @@ class Reconstructor:
                     ]
                 ).to(dev)
                 unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
-
+            if cfg.kernel_init > 0:
+                sigma = cfg.kernel_init * s / 4
+                fit_kernel_model(kmodel, gaussian_at(ksize, center, sigma).to(dev))
             # the kernel model may run at its own peak rate (annealed by the same factor)
             kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
             opt = torch.optim.Adam(
@@ -513,8 +522,9 @@ class Reconstructor:
             for i, kernel in enumerate(finals):
                 if m > 0 and len(path) >= m:
                     early = path[m - 1].reshape(-1, ksize, ksize)[i]
-                    factor = kernel_spread(early) / kernel_spread(kernel)
-                    kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
+                    factor = radius_factor(early, kernel)
+                    if factor is not None:
+                        kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
                 kernels.append(kernel)
             return kernels, out.detach(), stopped
 
@@ -574,6 +584,36 @@ class Reconstructor:
             estimates=[k for k, _ in runs],
             kernel_path=list(path),
         )
+
+
+def radius_factor(early: torch.Tensor, final: torch.Tensor) -> float | None:
+    """The factor that gives ``final`` the RMS radius of ``early`` (``kernel_radius_at``),
+    or None where either radius is below 0.05 px or not finite (a kernel collapsed to one
+    tap has no shape to dilate)."""
+    a, b = kernel_spread(early), kernel_spread(final)
+    if not (math.isfinite(a) and math.isfinite(b)) or min(a, b) < 0.05:
+        return None
+    return a / b
+
+
+def gaussian_at(size: int, center: float, sigma: float) -> torch.Tensor:
+    """(size, size) isotropic Gaussian of standard deviation ``sigma`` (pixels) centred at
+    array coordinate (center, center), summing to 1."""
+    coords = torch.arange(size, dtype=torch.float32) - center
+    g = torch.exp(-(coords[:, None] ** 2 + coords[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def fit_kernel_model(kmodel: nn.Module, target: torch.Tensor, steps: int = 200, lr: float = 1e-3):
+    """Fit ``kmodel()`` to ``target`` (K, K) (or every kernel of a :class:`KernelSet`): Adam
+    on the summed squared error, cosine-annealed from ``lr``; a starting point for Phase 2."""
+    opt = torch.optim.Adam(kmodel.parameters(), lr=lr)
+    for it in range(steps):
+        opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * it / steps))
+        loss = ((kmodel() - target) ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 class KernelSet(nn.Module):

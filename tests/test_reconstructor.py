@@ -589,3 +589,48 @@ def test_crop_kernels_each_gives_every_crop_its_own_kernel():
     assert res.hr.shape == (1, 3, 64, 64) and res.history[-1] < res.history[0]
     with pytest.raises(ValueError, match="crop_kernels"):
         Reconstructor(2, ReconConfig(crop_kernels="per_crop", **TINY))
+
+
+def test_kernel_init_starts_the_kernel_model_from_a_centred_gaussian():
+    """fit_kernel_model brings a SIREN's almost flat initial kernel close to the target
+    Gaussian (centred where the degradation stays aligned); kernel_init > 0 uses it before
+    each run, which changes the result."""
+    from kfops.reconstructor import fit_kernel_model, gaussian_at
+
+    target = gaussian_at(24, target_center(24, 4), 1.2)
+    assert abs(float(target.sum()) - 1) < 1e-6
+    torch.manual_seed(0)
+    model = make_kernel_model("inr", 24)
+    flat = kernel_spread(model().detach())
+    fit_kernel_model(model, target)
+    fitted = model().detach()
+    assert flat > 9 and kernel_spread(fitted) < 0.25 * flat
+    assert kfops.metrics.kernel_ncc(fitted.double(), target.double()) > 0.99
+    assert float(center_of_mass_loss(fitted, target_center(24, 4))) < 0.01
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    kernels = [
+        Reconstructor(2, ReconConfig(kernel_init=init, **TINY))
+        .run(lr, prior, generator=torch.Generator().manual_seed(0))
+        .kernel
+        for init in (0.0, 1.2)
+    ]
+    assert not torch.allclose(kernels[0], kernels[1], atol=1e-4)
+    with pytest.raises(ValueError, match="kernel_init"):
+        Reconstructor(2, ReconConfig(kernel_init=-1.0, **TINY))
+
+
+def test_radius_factor_skips_kernels_collapsed_to_one_tap():
+    """A kernel collapsed to one tap, with the leaky sigmoid's slightly negative taps
+    around it, has a radius of 0, not NaN, and gets no radius factor (nothing to dilate);
+    other kernels get the ratio of their radii."""
+    from kfops.reconstructor import gaussian_at, radius_factor
+
+    wide, narrow = gaussian_at(24, 11.5, 3.0), gaussian_at(24, 11.5, 1.5)
+    delta = torch.full((24, 24), -1e-4)
+    delta[12, 12] = 1.0
+    assert kernel_spread(delta) == 0.0
+    assert radius_factor(wide, delta) is None and radius_factor(delta, wide) is None
+    assert abs(radius_factor(wide, narrow) - 2.0) < 0.02
