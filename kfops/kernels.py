@@ -453,7 +453,8 @@ def dilate_kernel(k: torch.Tensor, factor: float) -> torch.Tensor:
         # resize_kernel: var_new = s² (var + 1/6) + 1/12; want factor² · var
         scale = math.sqrt(max(factor**2 * var - 1 / 12, 1e-6) / (var + 1 / 6))
         big = 8 * n + n % 2  # even padding on both sides
-        size.append((big, big + 2 * round((scale - 1) * big / 2)))
+        # at least one tap (two on an even grid): a kernel shrunk to almost nothing
+        size.append((big, max(big + 2 * round((scale - 1) * big / 2), 2 - big % 2)))
     big = pad_to(k64, (size[0][0], size[1][0]))
     out = resize_kernel(big, (size[0][1], size[1][1]))
     out = fit_to(out, (kh + 2 * grow, kw + 2 * grow))

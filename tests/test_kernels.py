@@ -647,3 +647,17 @@ def test_dilate_kernel_scales_the_radius_and_keeps_shape_mass_and_centre(factor)
     assert torch.equal(dilate_kernel(g, 1.0), g / g.sum())
     with pytest.raises(KernelError):
         dilate_kernel(g, 0.0)
+
+
+@pytest.mark.parametrize("factor", [1e-3, 0.02])
+def test_dilate_kernel_shrunk_to_almost_nothing_keeps_a_tap(factor):
+    """A factor far below 1 gives a kernel of one tap or two (its grid's parity), still
+    summing to 1 at the same size and centre, instead of failing on an empty grid."""
+    from kfops.consensus import kernel_spread
+    from kfops.kernels import center_of_mass, dilate_kernel, l_shape
+
+    k = l_shape(24)
+    d = dilate_kernel(k, factor)
+    assert d.shape == k.shape and float(d.sum()) == pytest.approx(1.0, abs=1e-9)
+    assert kernel_spread(d) < 1.0 and float(d.min()) >= 0
+    assert center_of_mass(d) == pytest.approx(center_of_mass(k), abs=1e-6)
