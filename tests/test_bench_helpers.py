@@ -55,3 +55,16 @@ def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel():
     assert hr.shape == (1, 3, 256, 256) and lr.shape == (1, 3, 128, 128)
     assert kernel_spread(k) == pytest.approx(0.5 * math.sqrt(5), abs=0.02)  # widths × s/4
     assert torch.equal(lr, degrade(hr, k, 2, "reflect"))
+
+
+def test_cross_scale_scores_are_finite_and_the_slope_falls_as_the_kernel_widens():
+    from benchmarks.kernel_scale import scale_scores
+    from kfops.kernels import gaussian
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(1, 1, 64, 64, generator=g, dtype=torch.float64)
+    narrow = scale_scores(y, gaussian(13, 0.8), 4)
+    wide = scale_scores(y, gaussian(13, 3.0), 4)
+    assert set(narrow) == {"spec", "slope", "ns", "nn", "offset"}
+    assert all(math.isfinite(v) for v in (*narrow.values(), *wide.values()))
+    assert wide["slope"] < narrow["slope"]
