@@ -24,6 +24,7 @@ network initialisations and the noise; variant names get ``@phase2_seed=N``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import time
@@ -159,12 +160,20 @@ def main() -> None:
                     fh.write(line + "\n")
 
 
+def config_digest(*configs: object) -> str:
+    """8 hex digits of the configs' reprs: cache names change when a preset does."""
+    return hashlib.sha256(repr(configs).encode()).hexdigest()[:8]
+
+
 def cached_prior(path: Path, lr: torch.Tensor, seed: int, steps: int | None = None) -> PatchPrior:
-    """The prior saved at ``path``, else one trained on ``lr`` with the cpu recipe
-    (``steps`` instead of its step count when given), seeded ``seed``, and saved there."""
+    """The prior saved at ``path`` (its stem suffixed with the recipe's
+    :func:`config_digest`), else one trained on ``lr`` with the cpu recipe (``steps``
+    instead of its step count when given), seeded ``seed``, and saved there."""
+    cfg = prior_config("cpu", channels=lr.shape[1], steps=steps)
+    path = path.with_name(f"{path.stem}_{config_digest(cfg)}{path.suffix}")
     if path.exists():
         return PatchPrior.load(path)
-    prior = PatchPrior(prior_config("cpu", channels=lr.shape[1], steps=steps))
+    prior = PatchPrior(cfg)
     prior.fit(lr, generator=torch.Generator().manual_seed(seed), progress=False)
     prior.save(path)
     return prior

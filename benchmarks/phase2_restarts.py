@@ -32,7 +32,7 @@ from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
-from .phase2_ablation import cached_prior, dev_case
+from .phase2_ablation import cached_prior, config_digest, dev_case
 
 
 def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
@@ -60,11 +60,13 @@ def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
 def case_setup(args: argparse.Namespace, scale: int):
     """Make the ``--priors`` and ``--kernels`` folders; return the cpu preset's Phase-2
     config, its final step's (damping, TV weight) at ``scale``, the ``--set`` overrides
-    and the tag that keeps the kernels of overridden runs apart in the cache."""
+    and the tag that keeps the kernels of overridden runs apart in the cache (it ends with
+    the run's config digest, so a changed preset does not reuse old kernels)."""
     args.priors.mkdir(parents=True, exist_ok=True)
     args.kernels.mkdir(parents=True, exist_ok=True)
     overrides = dict(_parse_override(item) for item in args.set)
     tag = "".join(f"__{key}{value}" for key, value in sorted(overrides.items()))
+    tag += f"__{config_digest(recon_config('cpu', **overrides))}"
     cfg = recon_config("cpu")
     return cfg, *cfg.final_weights(scale), overrides, tag
 
