@@ -14,7 +14,9 @@ per m is printed at the end (of the rows written by this call). ``--cv M`` adds 
 final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns).
 ``--factors 0.7,0.85,1.2`` adds the rows ``xF`` (the final kernel made F× wider) and, with
 ``--cv``, ``cvall``: the kernel of least CV error among the final one, the m = M one and
-the ``xF`` ones, in that order.
+the ``xF`` ones, in that order. ``--tail 2,3`` adds the rows ``tailJ``: the mean of the
+kernels after the last J timesteps in place of the final one (and, with ``--cv``,
+``tailJ+cvM``: that mean or, where CV prefers it, the mean resampled to the m = M radius).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def main() -> None:
         default=[],
         metavar="F,F,...",
         help="add rows for the final kernel made F× wider (and a CV pick among them)",
+    )
+    ap.add_argument(
+        "--tail",
+        type=lambda v: [int(j) for j in v.split(",")],
+        default=[],
+        metavar="J,J,...",
+        help="add rows for the mean of the kernels after the last J timesteps",
     )
     args = ap.parse_args()
     s = 4
@@ -84,6 +93,18 @@ def main() -> None:
                 kernels[f"cv{args.cv}"] = every[errors.index(min(errors[:2]))]
                 if scaled:
                     kernels["cvall"] = every[errors.index(min(errors))]
+            for j in args.tail:
+                mean = path[-j:].mean(0)
+                kernels[f"tail{j}"] = mean = mean / mean.sum()
+                if args.cv:
+                    factor = radius_factor(path[args.cv - 1], mean)
+                    if factor is not None:
+                        early = dilate_kernel(mean, factor)
+                        if cv_error(y, early, s, eps, tv_weight) < cv_error(
+                            y, mean, s, eps, tv_weight
+                        ):
+                            mean = early
+                    kernels[f"tail{j}+cv{args.cv}"] = mean
             for m, k in kernels.items():
                 sr = tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 gain = psnr_y(sr, hr) - base
