@@ -87,7 +87,9 @@ class ReconConfig:
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
-    (0 = as published);
+    (0 = as published); ``kernel_term`` = 'both' (as published) lets both consistency
+    terms train the kernel, 'second' only the term of the U-Net output after the prior
+    (the first term still trains the U-Net; in ``dip`` mode, with one term, no change);
     ``kernel_freeze`` the number of final timesteps in which the kernel is held and only
     the U-Net learns (0 = as published; in ``dip`` mode as many iterations as those
     timesteps would take; a run whose image is not kept stops there instead); ``restarts``
@@ -135,6 +137,7 @@ class ReconConfig:
     crop_rule: str = "energy"
     crops: int = 1
     crop_kernels: str = "shared"
+    kernel_term: str = "both"
     final: str = "phase2"
     final_eps: float = 1e-2
     final_tv: float = 1e-3
@@ -291,6 +294,10 @@ class Reconstructor:
             raise ValueError(
                 f"unknown crop_kernels {self.config.crop_kernels!r}; expected 'shared' or 'each'"
             )
+        if self.config.kernel_term not in ("both", "second"):
+            raise ValueError(
+                f"unknown kernel_term {self.config.kernel_term!r}; expected 'both' or 'second'"
+            )
         if self.config.crop_rule not in CROP_RULES:
             raise ValueError(
                 f"unknown crop_rule {self.config.crop_rule!r}; expected one of {CROP_RULES}"
@@ -362,8 +369,10 @@ class Reconstructor:
 
         def objective(images: tuple[torch.Tensor, ...], k: torch.Tensor) -> torch.Tensor:
             """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1 (+
-            ``sharp_weight`` × Σ normalised gradient sparsity of ``images``)."""
-            loss = consistency(images[0], k)
+            ``sharp_weight`` × Σ normalised gradient sparsity of ``images``; with
+            ``kernel_term='second'`` the first term sees the kernel detached)."""
+            first_k = k.detach() if cfg.kernel_term == "second" and len(images) > 1 else k
+            loss = consistency(images[0], first_k)
             for im in images[1:]:
                 loss = loss + consistency(im, k)
             if cfg.sharp_weight:

@@ -634,3 +634,37 @@ def test_radius_factor_skips_kernels_collapsed_to_one_tap():
     assert kernel_spread(delta) == 0.0
     assert radius_factor(wide, delta) is None and radius_factor(delta, wide) is None
     assert abs(radius_factor(wide, narrow) - 2.0) < 0.02
+
+
+@pytest.mark.parametrize("mode", ["full", "dip"])
+def test_kernel_term_second_trains_the_kernel_on_the_output_after_the_prior(monkeypatch, mode):
+    """With kernel_term='second' the first consistency term of every full-mode step sees
+    the kernel detached and the second sees it live; 'both' (the default) lets both train
+    it; in dip mode, with one term, the kernel is live either way."""
+    import kfops.reconstructor as rec
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    live = []
+    original = rec.degrade
+
+    def spy(x, k, *args, **kwargs):
+        if torch.is_grad_enabled() and x.requires_grad:
+            live.append(k.requires_grad)
+        return original(x, k, *args, **kwargs)
+
+    monkeypatch.setattr(rec, "degrade", spy)
+    cfg = dict(TINY, mode=mode)
+    for term in ("both", "second"):
+        live.clear()
+        Reconstructor(2, ReconConfig(kernel_term=term, **cfg)).run(
+            lr, prior, generator=torch.Generator().manual_seed(0)
+        )
+        n = ReconConfig(**cfg).total_iterations()
+        if mode == "dip" or term == "both":
+            assert live == [True] * (n if mode == "dip" else 2 * n)
+        else:
+            assert live == [False, True] * n
+    with pytest.raises(ValueError, match="kernel_term"):
+        Reconstructor(2, ReconConfig(kernel_term="first"))
