@@ -41,20 +41,18 @@ from .phase2_restarts import case_parser, case_setup
 def main() -> None:
     ap = case_parser(__doc__, "kernel_radius.tsv", runs=1)
     ap.add_argument("--cv", type=int, default=0, metavar="M", help="add the CV-checked m = M row")
-    ap.add_argument(
-        "--factors",
-        type=lambda v: [float(f) for f in v.split(",")],
-        default=[],
-        metavar="F,F,...",
-        help="add rows for the final kernel made F× wider (and a CV pick among them)",
-    )
-    ap.add_argument(
-        "--tail",
-        type=lambda v: [int(j) for j in v.split(",")],
-        default=[],
-        metavar="J,J,...",
-        help="add rows for the mean of the kernels after the last J timesteps",
-    )
+    lists = {
+        "--factors": (float, "F", "the final kernel made F× wider (and a CV pick among them)"),
+        "--tail": (int, "J", "the mean of the kernels after the last J timesteps"),
+    }
+    for flag, (kind, meta, what) in lists.items():
+        ap.add_argument(
+            flag,
+            type=lambda v, kind=kind: [kind(x) for x in v.split(",")],
+            default=[],
+            metavar=f"{meta},{meta},...",
+            help=f"add rows for {what}",
+        )
     args = ap.parse_args()
     s = 4
     cfg, eps, tv_weight, overrides, tag = case_setup(args, s)
