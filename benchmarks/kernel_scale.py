@@ -33,6 +33,7 @@ from kfops.kernels import dilate_kernel
 from kfops.metrics import psnr_y, rgb_to_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
+from kfops.sparsity import normalized_sparsity
 
 from .final_step import saved_cases
 
@@ -74,14 +75,6 @@ def _radial_power(x: torch.Tensor, bins: int) -> torch.Tensor:
     return out / cnt.clamp_min(1)
 
 
-def _sparsity(x: torch.Tensor) -> torch.Tensor:
-    """(N,) mean |∇x| / √mean(∇x²) per image (forward differences)."""
-    gx = (x[..., :, 1:] - x[..., :, :-1]).flatten(1)
-    gy = (x[..., 1:, :] - x[..., :-1, :]).flatten(1)
-    g = torch.cat([gx, gy], 1)
-    return g.abs().mean(1) / g.pow(2).mean(1).sqrt().clamp_min(1e-12)
-
-
 def _patches(x: torch.Tensor, p: int) -> torch.Tensor:
     """(M, p²) all p×p patches of the (N, 1, h, w) images."""
     return F.unfold(x, p).transpose(1, 2).reshape(-1, p * p)
@@ -108,7 +101,8 @@ def scale_scores(
       spectrum follows a power law);
     * ``slope`` — the least-squares slope of that log ratio against frequency (signed:
       negative when k is too wide, positive when too narrow);
-    * ``ns`` — |NS(D) − NS(y)|, NS the normalised gradient sparsity;
+    * ``ns`` — |NS(D) − NS(y)|, NS the normalised gradient sparsity
+      (:func:`kfops.sparsity.normalized_sparsity`; for D the mean over its phases);
     * ``offset`` — the mean of that log ratio (for reference; no direction is better);
     * ``nn`` — mean squared distance of D's p×p patches to their nearest patch of y, over
       the mean patch variance of y.
@@ -125,7 +119,7 @@ def scale_scores(
     f = torch.arange(bins, dtype=y.dtype)
     fc = f - f.mean()
     slope = float((fc * ratio).sum() / fc.pow(2).sum()) * min(h, w)
-    ns = float((_sparsity(d).mean() - _sparsity(y)[0]).abs())
+    ns = abs(float(normalized_sparsity(d) - normalized_sparsity(y)))
     qd = _patches(d.float(), patch)
     ref = _patches(y.float(), patch)
     if qd.shape[0] > max_patches:
