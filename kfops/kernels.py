@@ -714,10 +714,14 @@ def save_kernel(k: torch.Tensor, path: PathLike, magnify: int = 1) -> None:
 # --------------------------------------------------------------------------- generators
 
 
-def _grid(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centred coordinates ``(y, x)`` (rows, cols) relative to the array centre."""
-    y = torch.arange(shape[0], dtype=torch.float64) - (shape[0] - 1) / 2
-    x = torch.arange(shape[1], dtype=torch.float64) - (shape[1] - 1) / 2
+def _grid(
+    shape: tuple[int, int], center: tuple[float, float] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coordinates ``(y, x)`` (rows, cols) relative to ``center`` (array coordinates
+    ``(row, col)``; None = the array centre)."""
+    cy, cx = ((shape[0] - 1) / 2, (shape[1] - 1) / 2) if center is None else center
+    y = torch.arange(shape[0], dtype=torch.float64) - cy
+    x = torch.arange(shape[1], dtype=torch.float64) - cx
     yy, xx = torch.meshgrid(y, x, indexing="ij")
     return yy, xx
 
@@ -728,8 +732,10 @@ def anisotropic_gaussian(
     sigma_y: float,
     theta: float = 0.0,
     dtype: torch.dtype = torch.float64,
+    center: tuple[float, float] | None = None,
 ) -> torch.Tensor:
-    """Anisotropic Gaussian sampled at pixel centres, centred on the array centre, sum 1.
+    """Anisotropic Gaussian sampled at pixel centres, centred on the array centre (or at
+    array coordinates ``center`` = ``(row, col)``), sum 1.
 
     ``sigma_x`` is the std along the principal axis at angle ``theta`` (radians) from the +x
     (column) axis towards the +y (row) axis, ``sigma_y`` the std perpendicular to it. Rows grow
@@ -741,7 +747,7 @@ def anisotropic_gaussian(
     th = _finite(theta, "theta")
     if sx <= 0 or sy <= 0:
         raise KernelError(f"Gaussian sigmas must be positive, got ({sx:g}, {sy:g})")
-    yy, xx = _grid(shape)
+    yy, xx = _grid(shape, center)
     c, s = math.cos(th), math.sin(th)
     u = c * xx + s * yy  # coordinate along the principal axis
     v = -s * xx + c * yy
@@ -750,9 +756,15 @@ def anisotropic_gaussian(
     return (k / k.sum()).to(dtype)
 
 
-def gaussian(size: Size, sigma: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Isotropic Gaussian of std ``sigma`` px, centred on the array centre, sum 1."""
-    return anisotropic_gaussian(size, sigma, sigma, 0.0, dtype)
+def gaussian(
+    size: Size,
+    sigma: float,
+    dtype: torch.dtype = torch.float64,
+    center: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    """Isotropic Gaussian of std ``sigma`` px, centred on the array centre (or at array
+    coordinates ``center`` = ``(row, col)``), sum 1."""
+    return anisotropic_gaussian(size, sigma, sigma, 0.0, dtype, center)
 
 
 def box(size: Size, dtype: torch.dtype = torch.float64) -> torch.Tensor:

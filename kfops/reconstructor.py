@@ -46,7 +46,7 @@ from .kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from .kernels import dilate_kernel, pad_to
+from .kernels import dilate_kernel, gaussian, pad_to
 from .metrics import rgb_to_y
 from .nonblind import tv_refine
 from .ops import degrade
@@ -397,7 +397,8 @@ class Reconstructor:
                 unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
             if cfg.kernel_init > 0:
                 sigma = cfg.kernel_init * s / 4
-                fit_kernel_model(kmodel, gaussian_at(ksize, center, sigma).to(dev))
+                target = gaussian(ksize, sigma, torch.float32, (center, center))
+                fit_kernel_model(kmodel, target.to(dev))
             # the kernel model may run at its own peak rate (annealed by the same factor)
             kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
             opt = torch.optim.Adam(
@@ -603,14 +604,6 @@ def radius_factor(early: torch.Tensor, final: torch.Tensor) -> float | None:
     if not (math.isfinite(a) and math.isfinite(b)) or min(a, b) < 0.05:
         return None
     return a / b
-
-
-def gaussian_at(size: int, center: float, sigma: float) -> torch.Tensor:
-    """(size, size) isotropic Gaussian of standard deviation ``sigma`` (pixels) centred at
-    array coordinate (center, center), summing to 1."""
-    coords = torch.arange(size, dtype=torch.float32) - center
-    g = torch.exp(-(coords[:, None] ** 2 + coords[None, :] ** 2) / (2 * sigma**2))
-    return g / g.sum()
 
 
 def fit_kernel_model(kmodel: nn.Module, target: torch.Tensor, steps: int = 200, lr: float = 1e-3):

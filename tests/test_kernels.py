@@ -661,3 +661,14 @@ def test_dilate_kernel_shrunk_to_almost_nothing_keeps_a_tap(factor):
     assert d.shape == k.shape and float(d.sum()) == pytest.approx(1.0, abs=1e-9)
     assert kernel_spread(d) < 1.0 and float(d.min()) >= 0
     assert center_of_mass(d) == pytest.approx(center_of_mass(k), abs=1e-6)
+
+
+def test_gaussian_at_a_given_centre() -> None:
+    """``center`` moves the Gaussian's centre of mass there (up to the border's cut), keeps
+    the sum at 1 and, at the array centre, reproduces the default."""
+    g = K.gaussian(24, 1.2, center=(10.0, 13.5))
+    assert float(g.sum()) == pytest.approx(1.0)
+    assert K.center_of_mass(g) == pytest.approx((10.0, 13.5), abs=1e-9)
+    assert torch.equal(K.gaussian(9, 1.5, center=(4.0, 4.0)), K.gaussian(9, 1.5))
+    a = K.anisotropic_gaussian((24, 28), 2.0, 1.0, 0.4, center=(11.0, 15.0))
+    assert K.center_of_mass(a) == pytest.approx((11.0, 15.0), abs=1e-6)

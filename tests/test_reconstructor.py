@@ -595,9 +595,10 @@ def test_kernel_init_starts_the_kernel_model_from_a_centred_gaussian():
     """fit_kernel_model brings a SIREN's almost flat initial kernel close to the target
     Gaussian (centred where the degradation stays aligned); kernel_init > 0 uses it before
     each run, which changes the result."""
-    from kfops.reconstructor import fit_kernel_model, gaussian_at
+    from kfops.reconstructor import fit_kernel_model
 
-    target = gaussian_at(24, target_center(24, 4), 1.2)
+    c = target_center(24, 4)
+    target = kfops.kernels.gaussian(24, 1.2, torch.float32, (c, c))
     assert abs(float(target.sum()) - 1) < 1e-6
     torch.manual_seed(0)
     model = make_kernel_model("inr", 24)
@@ -626,9 +627,9 @@ def test_radius_factor_skips_kernels_collapsed_to_one_tap():
     """A kernel collapsed to one tap, with the leaky sigmoid's slightly negative taps
     around it, has a radius of 0, not NaN, and gets no radius factor (nothing to dilate);
     other kernels get the ratio of their radii."""
-    from kfops.reconstructor import gaussian_at, radius_factor
+    from kfops.reconstructor import radius_factor
 
-    wide, narrow = gaussian_at(24, 11.5, 3.0), gaussian_at(24, 11.5, 1.5)
+    wide, narrow = (kfops.kernels.gaussian(24, sd, torch.float32) for sd in (3.0, 1.5))
     delta = torch.full((24, 24), -1e-4)
     delta[12, 12] = 1.0
     assert kernel_spread(delta) == 0.0
