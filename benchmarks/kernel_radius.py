@@ -28,7 +28,7 @@ import torch
 
 from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
-from kfops.kernel_check import cv_error
+from kfops.kernel_check import best_by_cv, cv_error
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
@@ -97,11 +97,8 @@ def main() -> None:
                 if args.cv:
                     factor = radius_factor(path[args.cv - 1], mean)
                     if factor is not None:
-                        early = dilate_kernel(mean, factor)
-                        if cv_error(y, early, s, eps, tv_weight) < cv_error(
-                            y, mean, s, eps, tv_weight
-                        ):
-                            mean = early
+                        pair = [mean, dilate_kernel(mean, factor)]
+                        mean = pair[best_by_cv(y, pair, s, eps, tv_weight)]
                     kernels[f"tail{j}+cv{args.cv}"] = mean
             for m, k in kernels.items():
                 sr = tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
