@@ -1,9 +1,10 @@
 """One kernel from several Phase-2 estimates of the same image (``ReconConfig.restarts``).
 
 Phase 2 started from different network initialisations and noise lands on different
-kernels (the README's seed spread: more than 1 dB on one case). The estimates share the
-kernel grid and the centre-of-mass target, so they are compared and combined in place,
-without shifting them (a shift would move the output off the bicubic alignment).
+kernels (the seed spread in benchmarks/RESULTS.md: more than 1 dB on one case). The
+estimates share the kernel grid and the centre-of-mass target, so they are compared and
+combined in place, without shifting them (a shift would move the output off the bicubic
+alignment).
 
 Rules (all need no ground truth):
 
@@ -11,10 +12,10 @@ Rules (all need no ground truth):
   an image and its kernel leans towards kernels that are too narrow (the no-blur
   solution explains the LR image with a sharper HR image and a smaller kernel; Levin et
   al. 2009), and a run that escapes that pull lands nearer the true kernel (measured on
-  10 cases, README "Where the dB go"). The rule holds only while the runs err on the small
+  10 cases, benchmarks/RESULTS.md). The rule holds only while the runs err on the small
   side: on a sharp, aliased LR image (no blur before the downscaling) the estimates are
   too wide and it keeps the worst of them, and runs shortened to a third of the cpu
-  preset's iterations scatter to both sides of the true width (README);
+  preset's iterations scatter to both sides of the true width (benchmarks/RESULTS.md);
 - ``medoid``: the estimate with the largest summed normalised correlation ⟨kᵢ, kⱼ⟩ /
   (‖kᵢ‖ ‖kⱼ‖) with the others — the one the other runs agree with most;
 - ``mean``: the pixel-wise mean;

@@ -7,7 +7,7 @@ mean squared error with which (x ⊛ k)↓s predicts the other half is the score
 swap and the errors add. This is blur identification by cross-validation: a kernel of the
 wrong size fits the kept pixels as well as the right one, but predicts the held-out ones
 worse. It needs no reference image. (Without blur it favours kernels somewhat too wide:
-an aliased image is predicted best by a smoother model; README, "Where the dB go".)
+an aliased image is predicted best by a smoother model; benchmarks/RESULTS.md, "Where the dB go".)
 """
 
 from __future__ import annotations

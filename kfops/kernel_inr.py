@@ -151,7 +151,7 @@ def inr_extent(size: int) -> float:
     paper's 24-tap grid on [−1, 1] (2/23 per HR pixel) at every size, so that the SIREN's
     smoothness per HR pixel — its implicit kernel prior — does not depend on the scale
     (K = 24: exactly [−1, 1]; K = 12 at ×2: [−0.48, 0.48]). Measured at ×2 and ×3 against
-    [−1, 1] at every size: README."""
+    [−1, 1] at every size: benchmarks/RESULTS.md, "Other scales"."""
     return (size - 1) / 23
 
 

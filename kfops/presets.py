@@ -40,21 +40,22 @@ def recon_config(preset: str, **overrides):
 
 # Phase 2. ``paper``: appendix A.1/A.3/A.4 (every t from T_nd, 100 iterations at the first t
 # and 20 after, Adam 1e-4 -> 1e-5 per t, U-Net 32 -> 512 over 5 levels, SIREN 5×256, ω=5);
-# T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the two
-# most textured disjoint 40×40 LR crops (a batch of two sharing the kernel: +0.22 dB over
-# one crop on 15 held-out runs, level with it on the development benchmark, README) with
-# a narrower, shallower U-Net on a respaced schedule, then the whole image is
-# super-resolved with the estimated kernel: back-projection refined under a TV prior
-# (+0.13 dB over plain back-projection on 21 cases, README; its weights are for ×4 and
-# scaled by 16/s², ReconConfig.final_weights; its peak Adam step ReconConfig.final_lr =
-# 4e-3: +0.05 dB over 2e-3 on 26 cases, benchmarks/results/final_step_lr_cpu.tsv). The
-# INR learns at 3e-4 while the U-Net uses 1e-3: measured better kernels than at 1e-3 on 5
-# of 6 cases (benchmarks/results/phase2_kernel_lr_cpu.tsv, README "Where the dB go"). The
-# final kernel is resampled to the radius it had after timestep 2 where cross-validation on
-# the LR image prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius
-# shrinks along the run. Fixed before a fresh set of 8 cases, where it gained +1.05 dB
-# over bicubic against +0.97 (benchmarks/results/kernel_radius_heldout3_cpu.tsv; +0.95
-# against +0.78 on 10 development cases, +0.39 against +0.28 on 6 earlier held-out ones).
+# T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the two most
+# textured disjoint 40×40 LR crops (a batch of two sharing the kernel: +0.22 dB over one
+# crop on 15 held-out runs, level with it on the development benchmark;
+# benchmarks/RESULTS.md) with a narrower, shallower U-Net on a respaced schedule, then the
+# whole image is super-resolved with the estimated kernel: back-projection refined under a
+# TV prior (+0.13 dB over plain back-projection on 21 cases, benchmarks/RESULTS.md; its
+# weights are for ×4 and scaled by 16/s², ReconConfig.final_weights; its peak Adam step
+# ReconConfig.final_lr = 4e-3: +0.05 dB over 2e-3 on 26 cases,
+# benchmarks/results/final_step_lr_cpu.tsv). The INR learns at 3e-4 while the U-Net uses
+# 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
+# (benchmarks/results/phase2_kernel_lr_cpu.tsv, benchmarks/RESULTS.md). The final kernel is
+# resampled to the radius it had after timestep 2 where cross-validation on the LR image
+# prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius shrinks along
+# the run. Fixed before a fresh set of 8 cases, where it gained +1.05 dB over bicubic
+# against +0.97 (benchmarks/results/kernel_radius_heldout3_cpu.tsv; +0.95 against +0.78 on
+# 10 development cases, +0.39 against +0.28 on 6 earlier held-out ones).
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,

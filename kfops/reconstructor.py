@@ -79,7 +79,7 @@ class ReconConfig:
     m > 0: at the end of a run the kernel is resampled to the RMS radius it had after its
     m-th timestep, its final shape kept (:func:`kfops.kernels.dilate_kernel`; the
     Phase-2 image, when it is the output, is not redone; 0 = as published: at CPU scale
-    the radius shrinks along the run while the shape improves, README);
+    the radius shrinks along the run while the shape improves, benchmarks/RESULTS.md);
     ``kernel_radius_cv`` keeps that resampled kernel only when it predicts held-out LR
     pixels better than the final kernel (:func:`kfops.kernel_check.cv_error` on the luma
     of the LR image, its most textured 128² crop when larger, with the final step's
@@ -150,7 +150,8 @@ class ReconConfig:
         """(damping, TV weight) of the final step at ``scale``: ``final_eps`` and
         ``final_tv`` × 16/s². AAᵀ maps a constant LR image c to about c/s², so the data
         term's curvature falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps
-        their balance, tuned at ×4, the same at every scale (measured at ×2, ×3: README)."""
+        their balance, tuned at ×4, the same at every scale (measured at ×2, ×3:
+        benchmarks/RESULTS.md)."""
         norm = 16.0 / float(scale) ** 2
         return self.final_eps * norm, self.final_tv * norm
 
@@ -220,7 +221,7 @@ def select_crop(lr: torch.Tensor, size: int, rule: str = "energy") -> tuple[int,
     ``rule``: ``"energy"`` maximises the gradient energy Σ |∇I|² (edges and texture show
     the kernel); ``"structure"`` the smaller eigenvalue of the summed structure tensor
     Σ ∇I ∇Iᵀ (Shi–Tomasi), which avoids crops of parallel stripes that leave the kernel's
-    extent along them unobserved (measured worse on average over 19 cases, README).
+    extent along them unobserved (measured worse on average over 19 cases, benchmarks/RESULTS.md).
     Candidates on a stride of size // 8; I is the channel mean.
     """
     return select_crops(lr, size, 1, rule)[0]
