@@ -14,7 +14,8 @@ preset's final step for its gain over bicubic.
 Rows (tab-separated): folder, image, kernel, source (``est`` or ``true``), factor, gain over
 bicubic in dB, RMS radius over the true one, then one column per score. At the end, per
 source: the mean gain of the undilated kernel, of the best factor per case (an oracle) and
-of the factor each score picks (the least ``spec``, ``ns`` or ``nn``; the least absolute ``slope``),
+of the factor each score picks (the least ``spec``, ``ns``, ``nn`` or ``bi``; the least absolute
+``slope``),
 and how often that factor is 1 for the true kernels.
 """
 
@@ -105,7 +106,12 @@ def scale_scores(
       (:func:`kfops.sparsity.normalized_sparsity`; for D the mean over its phases);
     * ``offset`` — the mean of that log ratio (for reference; no direction is better);
     * ``nn`` — mean squared distance of D's p×p patches to their nearest patch of y, over
-      the mean patch variance of y.
+      the mean patch variance of y;
+    * ``bi`` — ``nn`` plus the same distance the other way, from y's patches to their
+      nearest patch of D (all s² phases): bidirectional similarity (Simakov et al. 2008).
+      ``nn`` alone falls with every widening, since a blurred patch finds a smooth match;
+      the reverse term grows when k is too wide, as the sharp patches of y find no match in
+      a D that is too blurred.
     """
     y = y.double()
     k = k.double()
@@ -122,17 +128,23 @@ def scale_scores(
     ns = abs(float(normalized_sparsity(d) - normalized_sparsity(y)))
     qd = _patches(d.float(), patch)
     ref = _patches(y.float(), patch)
+    g = torch.Generator().manual_seed(0)
+    qd_all = qd
     if qd.shape[0] > max_patches:
-        g = torch.Generator().manual_seed(0)
         qd = qd[torch.randperm(qd.shape[0], generator=g)[:max_patches]]
+    qy = ref
+    if qy.shape[0] > max_patches:
+        qy = qy[torch.randperm(qy.shape[0], generator=g)[:max_patches]]
     var = ref.var(1).mean().clamp_min(1e-12)
     nn = float(_nn_dist(qd, ref).mean() / (patch * patch) / var)
+    back = float(_nn_dist(qy, qd_all).mean() / (patch * patch) / var)
     return {
         "spec": float(ratio.var()),
         "slope": slope,
         "ns": ns,
         "nn": nn,
         "offset": float(ratio.mean()),
+        "bi": nn + back,
     }
 
 
@@ -176,6 +188,7 @@ def summarise(runs: dict[tuple[str, str, str, str], list[tuple[float, float, dic
         "|slope|": lambda sc: abs(sc["slope"]),
         "ns": lambda sc: sc["ns"],
         "nn": lambda sc: sc["nn"],
+        "bi": lambda sc: sc["bi"],
     }
     for source in sorted({key[3] for key in runs}):
         cases = [rows for key, rows in runs.items() if key[3] == source]

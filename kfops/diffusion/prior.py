@@ -90,10 +90,11 @@ class PatchPrior(nn.Module):
 
     def _v(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The network's v̂, contiguous. On the CPU it runs on channels-last activations:
-        the same values up to rounding, and for 2×3×160² in Phase 2 (input gradients only)
-        forward + backward took 0.19 s instead of 0.26 on 2 cores (a whole ``cpu``-preset Phase
-        2: 158 s instead of 166). Training steps on 64² crops are not faster that way, so
-        ``fit`` keeps the default layout."""
+        the same values up to rounding, and forward + gradient w.r.t. the input, as in Phase
+        2, was 1.1–1.4× faster on 2 cores for 2×3×160² (32 filters; repeated runs on a
+        shared machine) and never slower (128 filters, 512² inputs). A whole ``cpu``-preset
+        Phase 2 took 158 s instead of 166. Training steps on 64² crops are not faster that
+        way, so ``fit`` keeps the default layout."""
         if x_t.device.type != "cpu":
             return self.net(x_t, t)
         v = self.net(x_t.contiguous(memory_format=torch.channels_last), t)
