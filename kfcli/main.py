@@ -503,9 +503,9 @@ BLIND = [
         default=1,
         show_default=True,
         help="Run Phase 2 this many times from different starts and keep the widest of "
-        "their kernels (estimates of blurred images lean towards too small ones; not for an "
-        "image downscaled without blur, whose estimates are too wide); each run adds the "
-        "Phase-2 time.",
+        "their kernels: for a large blur, whose estimates lean towards too small kernels; no "
+        "help for a small blur, and worse for an image downscaled without blur, whose "
+        "estimates are too wide. Each run adds the Phase-2 time.",
     ),
     click.option(
         "--time-budget",
