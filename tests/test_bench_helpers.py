@@ -65,6 +65,10 @@ def test_cross_scale_scores_are_finite_and_the_slope_falls_as_the_kernel_widens(
     y = torch.rand(1, 1, 64, 64, generator=g, dtype=torch.float64)
     narrow = scale_scores(y, gaussian(13, 0.8), 4)
     wide = scale_scores(y, gaussian(13, 3.0), 4)
-    assert set(narrow) == {"spec", "slope", "ns", "nn", "offset"}
+    assert set(narrow) == {"spec", "slope", "ns", "nn", "offset", "bi"}
     assert all(math.isfinite(v) for v in (*narrow.values(), *wide.values()))
     assert wide["slope"] < narrow["slope"]
+    # bi = nn + the reverse distance (LR patches to D's); on noise, a blurred D has no
+    # patch near a sharp one, so the reverse term grows with the width
+    back_narrow, back_wide = narrow["bi"] - narrow["nn"], wide["bi"] - wide["nn"]
+    assert 0 <= back_narrow < back_wide
