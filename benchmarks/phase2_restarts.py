@@ -28,7 +28,7 @@ import torch
 
 from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
-from kfops.kernels import pad_to
+from kfops.kernels import pad_alike
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
@@ -91,8 +91,7 @@ def main() -> None:
                 )
                 np.save(path, res.kernel.double().numpy())
             runs.append(torch.from_numpy(np.load(path)).float())
-        size = max(est.shape[-1] for est in runs)  # resized by the size check: pad alike
-        runs = [pad_to(est, size) for est in runs]
+        runs = pad_alike(runs)  # the size check may have resampled them to different sizes
         candidates = {f"run{r + 1}": est for r, est in enumerate(runs)}
         for rule in CONSENSUS_RULES:
             candidates[rule] = consensus_kernel(runs, rule)[0]

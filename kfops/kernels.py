@@ -47,6 +47,7 @@ __all__ = [
     "load_kernel_stack",
     "named_kernel_set",
     "normalize",
+    "pad_alike",
     "pad_to",
     "recenter",
     "resize_kernel",
@@ -352,6 +353,16 @@ def pad_to(k: torch.Tensor, size: Size) -> torch.Tensor:
             f"cannot pad a kernel of shape {tuple(k.shape)} to {(sh, sw)}; use crop_to or fit_to"
         )
     return fit_to(k, (sh, sw), normalize=False)
+
+
+def pad_alike(kernels: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The ``(Kh, Kw)`` kernels, each zero-padded (centred, :func:`pad_to`) to the largest
+    height and width among them, so that they can be compared tap by tap; unchanged when
+    they already share a shape."""
+    if len({tuple(k.shape) for k in kernels}) <= 1:
+        return list(kernels)
+    size = (max(k.shape[0] for k in kernels), max(k.shape[1] for k in kernels))
+    return [pad_to(k, size) for k in kernels]
 
 
 def crop_to(k: torch.Tensor, size: Size, normalize: bool = True) -> torch.Tensor:

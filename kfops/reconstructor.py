@@ -46,7 +46,7 @@ from .kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from .kernels import dilate_kernel, gaussian, pad_to
+from .kernels import dilate_kernel, gaussian, pad_alike
 from .metrics import rgb_to_y
 from .nonblind import tv_refine
 from .ops import degrade
@@ -557,9 +557,9 @@ class Reconstructor:
                 runs.extend((kernel_r, out_r) for kernel_r in kernels_r)
             if stopped:
                 break
-        if len({k.shape for k, _ in runs}) > 1:  # resampled to different sizes: pad alike
-            size = max(k.shape[-1] for k, _ in runs)
-            runs = [(pad_to(k, size), o) for k, o in runs]
+        # the size check may have resampled the runs' kernels to different sizes
+        padded = pad_alike([k for k, _ in runs])
+        runs = [(k, o) for k, (_, o) in zip(padded, runs, strict=True)]
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
         out = runs[chosen][1]
         if cfg.image_used:  # an image and its own kernel

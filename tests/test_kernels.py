@@ -672,3 +672,15 @@ def test_gaussian_at_a_given_centre() -> None:
     assert torch.equal(K.gaussian(9, 1.5, center=(4.0, 4.0)), K.gaussian(9, 1.5))
     a = K.anisotropic_gaussian((24, 28), 2.0, 1.0, 0.4, center=(11.0, 15.0))
     assert K.center_of_mass(a) == pytest.approx((11.0, 15.0), abs=1e-6)
+
+
+def test_pad_alike_pads_to_the_largest_and_keeps_each_kernel() -> None:
+    """Kernels of different sizes come back at the largest height and width, each with its
+    sum and centre of mass kept; kernels of one size come back unchanged."""
+    a, b = K.gaussian(24, 1.5), K.gaussian(28, 2.0)
+    pa, pb = K.pad_alike([a, b])
+    assert pa.shape == pb.shape == (28, 28) and torch.equal(pb, b)
+    assert float(pa.sum()) == pytest.approx(1.0)
+    assert K.center_of_mass(pa) == pytest.approx((13.5, 13.5))
+    same = K.pad_alike([a, a.flip(0)])
+    assert all(torch.equal(x, y) for x, y in zip(same, [a, a.flip(0)], strict=True))
