@@ -14,7 +14,8 @@ per m is printed at the end (of the rows written by this call). ``--cv M`` adds 
 final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns).
 ``--factors 0.7,0.85,1.2`` adds the rows ``xF`` (the final kernel made F× wider) and, with
 ``--cv``, ``cvall``: the kernel of least CV error among the final one, the m = M one and
-the ``xF`` ones, in that order. ``--tail 2,3`` adds the rows ``tailJ``: the mean of the
+the ``xF`` ones, in that order. ``--save DIR`` keeps run 1's preset kernel for
+:mod:`benchmarks.final_step`. ``--tail 2,3`` adds the rows ``tailJ``: the mean of the
 kernels after the last J timesteps in place of the final one (and, with ``--cv``,
 ``tailJ+cvM``: that mean or, where CV prefers it, the mean resampled to the m = M radius).
 """
@@ -22,6 +23,7 @@ kernels after the last J timesteps in place of the final one (and, with ``--cv``
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +43,13 @@ from .phase2_restarts import case_parser, case_setup
 def main() -> None:
     ap = case_parser(__doc__, "kernel_radius.tsv", runs=1)
     ap.add_argument("--cv", type=int, default=0, metavar="M", help="add the CV-checked m = M row")
+    ap.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save run 1's preset kernel (cvM, else the final one) as DIR/IMAGE__KERNEL.npy",
+    )
     lists = {
         "--factors": (float, "F", "the final kernel made F× wider (and a CV pick among them)"),
         "--tail": (int, "J", "the mean of the kernels after the last J timesteps"),
@@ -100,6 +109,10 @@ def main() -> None:
                         pair = [mean, dilate_kernel(mean, factor)]
                         mean = pair[best_by_cv(y, pair, s, eps, tv_weight)]
                     kernels[f"tail{j}+cv{args.cv}"] = mean
+            if args.save is not None and r == 1:
+                args.save.mkdir(parents=True, exist_ok=True)
+                chosen = kernels[f"cv{args.cv}"] if args.cv else final
+                np.save(args.save / f"{image}__{kname}.npy", chosen.double().numpy())
             for m, k in kernels.items():
                 sr = tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 gain = psnr_y(sr, hr) - base

@@ -36,7 +36,7 @@ import torch
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.diffusion import PatchPrior
 from kfops.kernel_inr import default_kernel_size
-from kfops.kernels import anisotropic_gaussian, camera_shake
+from kfops.kernels import RESIZE_METHODS, anisotropic_gaussian, camera_shake, resize_filter
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import prior_config, recon_config
 from kfops.reconstructor import Reconstructor
@@ -51,7 +51,9 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
     support (24 at ×4). ``gauss_SX_SY_THETA`` is any anisotropic Gaussian (standard
     deviations in HR pixels at ×4, angle in radians; e.g. ``gauss_1.2_1.2_0`` blurs about
     as much as averaging 4×4 pixels); the Gaussians' widths scale with s / 4. ``shake_SEED``
-    is the :func:`kfops.kernels.camera_shake` kernel drawn with a generator seeded SEED."""
+    is the :func:`kfops.kernels.camera_shake` kernel drawn with a generator seeded SEED;
+    ``bicubic``, ``bilinear`` and ``area`` are the blurs of an ordinary downscale by the
+    scale (:func:`kfops.kernels.resize_filter`)."""
     size = default_kernel_size(scale)
     table = bench.load_kernel_set("levin,stress", size=size)
     gauss_names = list(bench.load_kernel_set("gauss", size=24))
@@ -59,6 +61,8 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
     for name in {*gauss_names, *(n for n in chosen if n.startswith("gauss_"))}:
         sx, sy, th = (float(v) for v in name.split("_")[1:])
         table[name] = anisotropic_gaussian(size, sx * scale / 4, sy * scale / 4, th)
+    for name in (n for n in chosen if n in RESIZE_METHODS):
+        table[name] = resize_filter(scale, name, size)
     for name in (n for n in chosen if n.startswith("shake_")):
         seed = int(name.split("_")[1])
         table[name] = camera_shake(size, generator=torch.Generator().manual_seed(seed))

@@ -86,10 +86,10 @@ def _device(name: str):
     return torch.device(name)
 
 
-def _kernel(spec: str):
+def _kernel(spec: str, scale: int):
     from kfops.kernels import kernel_from_spec
 
-    return kernel_from_spec(spec)
+    return kernel_from_spec(spec, scale=scale)
 
 
 SCALE = click.option("-s", "--scale", type=int, required=True, help="Integer scale factor (1-8).")
@@ -107,7 +107,8 @@ KERNEL = click.option(
     required=True,
     help="Kernel file (.npy, .png, .mat) or a generator: box:K, gauss:SIGMA[:K], "
     "gauss:SX,SY,THETA[:K], shake:SEED[:K], l_shape[:K], empty_square[:K], "
-    "filled_square[:K].",
+    "filled_square[:K], or bicubic, bilinear, area: the blur of an ordinary downscale "
+    "by the scale factor.",
 )
 PADDING = click.option(
     "--padding",
@@ -149,7 +150,7 @@ def _prepare(image: Path, kernel_spec: str, scale: int, out: Path, device: str):
     check_output_path(out)
     data = load_image(image)
     dev = _device(device)
-    k = _kernel(kernel_spec).to(device=dev, dtype=torch.float32)
+    k = _kernel(kernel_spec, scale).to(device=dev, dtype=torch.float32)
     h, w = data.pixels.shape[-2:]
     if k.shape[-2] > h or k.shape[-1] > w:
         from kfops.errors import KernelError

@@ -30,6 +30,7 @@ from kfops.errors import KernelError, OutputError
 from kfops.io import atomic_write
 
 __all__ = [
+    "RESIZE_METHODS",
     "anisotropic_gaussian",
     "box",
     "camera_shake",
@@ -50,6 +51,7 @@ __all__ = [
     "pad_alike",
     "pad_to",
     "recenter",
+    "resize_filter",
     "resize_kernel",
     "save_kernel",
     "shift_kernel",
@@ -784,6 +786,62 @@ def box(size: Size, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return torch.full((h, w), 1.0 / (h * w), dtype=dtype)
 
 
+def _cubic(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
+    """Keys' cubic convolution kernel (support |x| < 2; a = -0.5 in PIL and Matlab)."""
+    x = x.abs()
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return torch.where(x <= 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+# method -> (support radius in LR pixels, profile of the LR-pixel coordinate)
+_RESIZE_PROFILES: dict[str, tuple[float, Callable[[torch.Tensor], torch.Tensor]]] = {
+    "area": (0.5, lambda x: (x.abs() < 0.5).to(x.dtype)),
+    "bilinear": (1.0, lambda x: (1 - x.abs()).clamp_min(0)),
+    "bicubic": (2.0, _cubic),
+}
+RESIZE_METHODS = tuple(_RESIZE_PROFILES)
+
+
+def resize_filter(
+    scale: int, method: str = "bicubic", size: int | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """The blur of an ordinary ×``scale`` downscale, as a kernel for :func:`kfops.degrade`.
+
+    ``method`` is ``"area"`` (the mean of each s×s block), ``"bilinear"`` (a triangle of
+    half-width s HR pixels) or ``"bicubic"`` (Keys' cubic, a = −0.5, stretched by s): the
+    anti-aliased resizes of PIL, Matlab's ``imresize`` and ``torch.nn.functional.interpolate
+    (..., antialias=True)``, which ``degrade(x, resize_filter(s, m), s)`` reproduces away from
+    the border. Separable, sum 1; the bicubic filter has small negative lobes. Shape
+    ``(size, size)`` with the taps placed so that the output stays aligned (the centre at
+    :func:`kfops.kernel_inr.target_center`); ``size`` defaults to the smallest support
+    (4s or 4s − 1 taps for bicubic at even or odd s).
+    """
+    from kfops.kernel_inr import target_center
+
+    s = _pos_int(scale, "scale")
+    if method not in _RESIZE_PROFILES:
+        raise KernelError(
+            f"unknown resize method {method!r}; choose from {', '.join(RESIZE_METHODS)}"
+        )
+    radius, profile = _RESIZE_PROFILES[method]
+    half = math.ceil(radius * s) + 1
+    offsets = torch.arange(-half, half + 1, dtype=torch.float64) + (0.5 if s % 2 == 0 else 0.0)
+    taps = profile(offsets / s)
+    keep = (taps != 0).nonzero().flatten()
+    taps = taps[int(keep[0]) : int(keep[-1]) + 1]
+    n = taps.numel()
+    if size is None:
+        size = n
+    size = _pos_int(size, "size")
+    if size < n:
+        raise KernelError(f"the x{s} {method} filter needs at least {n} taps, got size {size}")
+    start = round(target_center(size, s) - (n - 1) / 2)
+    line = torch.zeros(size, dtype=torch.float64)
+    line[start : start + n] = taps / taps.sum()
+    return torch.outer(line, line).to(dtype)
+
+
 def _stress_size(size: int, name: str) -> int:
     n = _pos_int(size, f"{name} size")
     if n < 4:
@@ -963,12 +1021,14 @@ def named_kernel_set(name: str, size: int = 24) -> dict[str, torch.Tensor]:
     raise KernelError(f"unknown kernel set '{name}'; choose 'levin', 'stress' or 'gauss'")
 
 
-def kernel_from_spec(spec: str, size: int = 24) -> torch.Tensor:
+def kernel_from_spec(spec: str, size: int = 24, scale: int | None = None) -> torch.Tensor:
     """A kernel from a file path or a generator spec (for the command line).
 
     Specs: ``box:K``, ``gauss:SIGMA[:K]``, ``gauss:SX,SY,THETA[:K]`` (THETA in radians),
     ``shake:SEED[:K]``, ``l_shape[:K]``, ``empty_square[:K]``, ``filled_square[:K]``;
-    K defaults to ``size``. Anything else is read with :func:`load_kernel`.
+    K defaults to ``size``. ``bicubic[:K]``, ``bilinear[:K]`` and ``area[:K]`` are the
+    filters of an ordinary ×``scale`` downscale (:func:`resize_filter`; K defaults to their
+    support) and need ``scale``. Anything else is read with :func:`load_kernel`.
     """
     name, _, rest = spec.partition(":")
     parts = rest.split(":") if rest else []
@@ -982,6 +1042,10 @@ def kernel_from_spec(spec: str, size: int = 24) -> torch.Tensor:
         return size
 
     try:
+        if name in _RESIZE_PROFILES and (not parts or parts[0].isdigit()):
+            if scale is None:
+                raise KernelError(f"the {name} filter needs the scale factor")
+            return resize_filter(scale, name, size_at(0) if parts else None)
         if name == "box":
             return box(size_at(0))
         if name == "gauss":

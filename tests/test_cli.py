@@ -43,6 +43,27 @@ def test_degrade_matches_library(runner, tmp_path):
     assert (got - ref.clamp(0, 1)).abs().max() <= 0.5 / 255 + 1e-6
 
 
+def test_degrade_with_an_ordinary_resize_filter(runner, tmp_path):
+    """--kernel bicubic is the blur of PIL's bicubic downscale by -s."""
+    src = _img(tmp_path, size=(48, 48))
+    out = tmp_path / "lr.png"
+    res = runner.invoke(
+        cli, ["degrade", str(src), "--kernel", "bicubic", "-s", "4", "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    got = kfops.io.load_image(out).pixels[0].numpy()
+    rgb = np.asarray(Image.open(src), dtype=np.float32) / 255
+    ref = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(rgb[..., c])).resize((12, 12), Image.BICUBIC)
+            )
+            for c in range(3)
+        ]
+    )
+    assert np.abs(got - ref.clip(0, 1))[:, 2:-2, 2:-2].max() <= 0.5 / 255 + 1e-6
+
+
 def test_degrade_kernel_file_and_backproject(runner, tmp_path):
     kfile = tmp_path / "k.npy"
     kfops.kernels.save_kernel(kfops.kernels.l_shape(12), kfile)

@@ -684,3 +684,44 @@ def test_pad_alike_pads_to_the_largest_and_keeps_each_kernel() -> None:
     assert K.center_of_mass(pa) == pytest.approx((13.5, 13.5))
     same = K.pad_alike([a, a.flip(0)])
     assert all(torch.equal(x, y) for x, y in zip(same, [a, a.flip(0)], strict=True))
+
+
+# --------------------------------------------------------------------------- resize filters
+_PIL_FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "area": Image.BOX}
+
+
+@pytest.mark.parametrize("method", K.RESIZE_METHODS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_resize_filter_reproduces_pil_downscaling(method, scale):
+    """degrade with the filter = PIL's anti-aliased resize of a float image (an independent
+    implementation), away from the border where PIL renormalises truncated weights."""
+    from kfops import degrade
+
+    a = np.random.default_rng(scale).random((60, 60)).astype(np.float32)
+    ref = np.asarray(Image.fromarray(a).resize((60 // scale,) * 2, _PIL_FILTERS[method]))
+    for size in (None, 6 * scale, 6 * scale + 1):
+        k = K.resize_filter(scale, method, size)
+        assert k.sum().item() == pytest.approx(1.0, abs=1e-12)
+        assert torch.equal(k, k.T)
+        got = degrade(torch.from_numpy(a).double()[None, None], k, scale)[0, 0].numpy()
+        assert np.abs(got - ref)[3:-3, 3:-3].max() < 1e-6, (method, scale, size)
+
+
+def test_resize_filter_shapes_and_errors():
+    assert K.resize_filter(4, "area").shape == (4, 4)
+    assert K.resize_filter(4, "bilinear").shape == (8, 8)
+    assert K.resize_filter(4, "bicubic").shape == (16, 16)
+    assert K.resize_filter(3, "bicubic").shape == (11, 11)
+    assert (K.resize_filter(4, "bicubic") < 0).any()  # Keys' cubic has negative lobes
+    assert torch.equal(K.resize_filter(4, "area", 4), K.box(4))
+    with pytest.raises(KernelError, match="at least 16 taps"):
+        K.resize_filter(4, "bicubic", 12)
+    with pytest.raises(KernelError, match="unknown resize method"):
+        K.resize_filter(4, "lanczos")
+
+
+def test_kernel_from_spec_resize_filters_need_the_scale():
+    assert torch.equal(K.kernel_from_spec("bicubic", scale=4), K.resize_filter(4, "bicubic"))
+    assert torch.equal(K.kernel_from_spec("area:24", scale=4), K.resize_filter(4, "area", 24))
+    with pytest.raises(KernelError, match="needs the scale"):
+        K.kernel_from_spec("bilinear")
