@@ -601,6 +601,7 @@ def upscale(
         if final > 0:  # the cpu preset's refinement of the whole image
             times += f", whole-image step {final:.{1 if final < 10 else 0}f} s"
         click.echo(f"{image} -> {out} ({result.hr.shape[-1]}x{result.hr.shape[-2]}), {times}")
+        _echo_fallback(result)
 
 
 @cli.command(name="kernel")
@@ -637,6 +638,16 @@ def kernel_cmd(
     kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
     if not quiet:
         click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")
+        _echo_fallback(result)
+
+
+def _echo_fallback(result) -> None:
+    """Say so when the kernel is the blur of an ordinary resize, not the estimate."""
+    if result.fallback is not None:
+        click.echo(
+            f"kernel: the blur of an ordinary {result.fallback} downscale, which predicts the "
+            "image better than the estimate (the image looks resized, not blurred)"
+        )
 
 
 from kfcli.bench_cmd import bench  # noqa: E402

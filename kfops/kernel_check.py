@@ -98,3 +98,18 @@ def best_by_cv(
     """Index of the kernel of least :func:`cv_error` on ``y`` (the first on ties)."""
     errors = [cv_error(y, k, scale, eps, tv) for k in kernels]
     return min(range(len(errors)), key=errors.__getitem__)
+
+
+def resize_fallback(
+    y: torch.Tensor, kernel: torch.Tensor, scale: int, method: str, eps: float, tv: float
+) -> tuple[torch.Tensor, bool]:
+    """``(kernel, False)``, or ``(the ×scale resize filter, True)`` where the blur of that
+    ordinary downscale (:func:`kfops.kernels.resize_filter`, ``method`` 'bicubic',
+    'bilinear' or 'area', at least as large as ``kernel``) predicts held-out pixels of
+    ``y`` (1, C, h, w) better than ``kernel`` (K, K) does (the first on ties)."""
+    from .kernels import resize_filter
+
+    candidate = resize_filter(scale, method, max(kernel.shape[-1], 4 * scale)).to(kernel)
+    if best_by_cv(y, [kernel, candidate], scale, eps, tv) == 1:
+        return candidate, True
+    return kernel, False

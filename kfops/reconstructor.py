@@ -39,14 +39,14 @@ from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
 from .guard import Snapshot, all_finite
-from .kernel_check import best_by_cv
+from .kernel_check import best_by_cv, resize_fallback
 from .kernel_inr import (
     center_of_mass_loss,
     default_kernel_size,
     make_kernel_model,
     target_center,
 )
-from .kernels import dilate_kernel, gaussian, pad_alike
+from .kernels import RESIZE_METHODS, dilate_kernel, gaussian, pad_alike
 from .metrics import rgb_to_y
 from .nonblind import tv_refine
 from .ops import degrade
@@ -84,6 +84,12 @@ class ReconConfig:
     pixels better than the final kernel (:func:`kfops.kernel_check.cv_error` on the luma
     of the LR image, its most textured 128² crop when larger, with the final step's
     weights; skipped, and the final kernel kept, once a deadline has passed);
+    ``resize_check`` = 'bicubic', 'bilinear' or 'area': once the kernel is chosen, the blur
+    of that ordinary ×s downscale (:func:`kfops.kernels.resize_filter`) replaces it where
+    it predicts held-out LR pixels better (the same cross-validation; skipped past a
+    deadline, and when the Phase-2 image is the output, as that image was made with the
+    estimate): for an image that was only resized, where the estimates come out too wide
+    (None = as published);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -131,6 +137,7 @@ class ReconConfig:
     kernel_freeze: int = 0
     kernel_radius_at: int = 0
     kernel_radius_cv: bool = False
+    resize_check: str | None = None
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -192,7 +199,8 @@ class ReconResult:
     (one unless ``restarts`` > 1; ``kernel`` is their consensus); kernel_path: the kernel
     model's output after every timestep of the last run (in ``dip`` mode after as many
     iterations; (B, K, K), one per crop, with ``crop_kernels='each'``), before any
-    ``kernel_radius_at`` resampling."""
+    ``kernel_radius_at`` resampling; fallback: the ``resize_check`` method when its filter
+    replaced the estimate (``kernel`` is then that filter), else None."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -201,6 +209,7 @@ class ReconResult:
     final_seconds: float = 0.0
     estimates: list[torch.Tensor] = field(default_factory=list)
     kernel_path: list[torch.Tensor] = field(default_factory=list)
+    fallback: str | None = None
 
 
 CV_CROP = 128  # LR pixels: the largest region scored by ``kernel_radius_cv``
@@ -284,6 +293,11 @@ class Reconstructor:
         if not isinstance(self.config.kernel_radius_cv, bool):
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
+            )
+        if self.config.resize_check not in (None, *RESIZE_METHODS):
+            raise ValueError(
+                f"unknown resize_check {self.config.resize_check!r}; expected None or one of "
+                f"{RESIZE_METHODS}"
             )
         if not isinstance(self.config.restarts, int) or self.config.restarts < 1:
             raise ValueError(f"restarts must be an integer >= 1, got {self.config.restarts!r}")
@@ -564,6 +578,16 @@ class Reconstructor:
         out = runs[chosen][1]
         if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
+        fallback = None
+        if (
+            cfg.resize_check is not None
+            and not cfg.image_used
+            and not (deadline is not None and time.monotonic() > deadline)
+        ):
+            eps, tv_weight = cfg.final_weights(s)
+            y_cv = cv_luma(lr_full)
+            kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
+            fallback = cfg.resize_check if used else None
         t_final = time.perf_counter()
         eps, tv_weight = cfg.final_weights(s)
         if cfg.final == "tv":
@@ -594,6 +618,7 @@ class Reconstructor:
             final_seconds=0.0 if t_final is None else t_end - t_final,
             estimates=[k for k, _ in runs],
             kernel_path=list(path),
+            fallback=fallback,
         )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 import kfops
-from kfops.kernel_check import best_by_cv, checkerboard, cv_error, masked_fit
-from kfops.kernels import dilate_kernel, gaussian
+from kfops.kernel_check import best_by_cv, checkerboard, cv_error, masked_fit, resize_fallback
+from kfops.kernels import dilate_kernel, gaussian, resize_filter
 
 
 def _blurred_lr(size: int, kernel: torch.Tensor) -> torch.Tensor:
@@ -59,3 +59,15 @@ def test_best_by_cv_names_the_true_kernel_and_prefers_the_first_on_ties():
     wide = dilate_kernel(true, 1.5)
     assert best_by_cv(y, [wide, true], 4, eps=1e-2, tv=1e-3) == 1
     assert best_by_cv(y, [true, true.clone()], 4, eps=1e-2, tv=1e-3) == 0
+
+
+def test_resize_fallback_takes_the_resize_blur_only_where_it_predicts_better():
+    """On a bicubic-downscaled image the bicubic filter beats a too-wide estimate; on a
+    blurred image the true blur is kept."""
+    resized = _blurred_lr(192, resize_filter(4, "bicubic").float())
+    wide = gaussian(24, 3.0).float()
+    kernel, used = resize_fallback(resized, wide, 4, "bicubic", eps=1e-2, tv=1e-3)
+    assert used and torch.equal(kernel, resize_filter(4, "bicubic", 24).float())
+    blurred = _blurred_lr(192, wide)
+    kernel, used = resize_fallback(blurred, wide, 4, "bicubic", eps=1e-2, tv=1e-3)
+    assert not used and kernel is wide

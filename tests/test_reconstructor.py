@@ -669,3 +669,42 @@ def test_kernel_term_second_trains_the_kernel_on_the_output_after_the_prior(monk
             assert live == [False, True] * n
     with pytest.raises(ValueError, match="kernel_term"):
         Reconstructor(2, ReconConfig(kernel_term="first"))
+
+
+def test_resize_check_swaps_in_the_resize_blur_only_when_the_check_says_so(monkeypatch):
+    """resize_check: the run is unchanged; its kernel is replaced by the ×s resize filter
+    exactly when kernel_check.resize_fallback says so (here on the run's own kernel and the
+    LR luma), and never when the Phase-2 image is the output."""
+    import kfops.reconstructor as rec
+    from kfops.kernel_check import resize_fallback
+    from kfops.kernels import resize_filter
+    from kfops.reconstructor import cv_luma
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    plain = Reconstructor(2, ReconConfig(final="backproject", **TINY)).run(
+        lr, prior, generator=torch.Generator().manual_seed(0)
+    )
+    cfg = ReconConfig(final="backproject", resize_check="bicubic", **TINY)
+    checked = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert checked.history == plain.history
+    eps, tv = ReconConfig().final_weights(2)
+    expected, used = resize_fallback(cv_luma(lr), plain.kernel, 2, "bicubic", eps, tv)
+    assert torch.equal(checked.kernel, expected)
+    assert checked.fallback == ("bicubic" if used else None) and plain.fallback is None
+
+    calls = []
+
+    def always(y, kernel, scale, method, eps, tv):
+        calls.append(method)
+        return resize_filter(scale, method, kernel.shape[-1]).to(kernel), True
+
+    monkeypatch.setattr(rec, "resize_fallback", always)
+    cfg = ReconConfig(final="backproject", resize_check="area", **TINY)
+    res = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert res.fallback == "area" and torch.equal(res.kernel, resize_filter(2, "area", 8).float())
+    res = Reconstructor(2, ReconConfig(resize_check="area", **TINY)).run(lr, prior)
+    assert res.fallback is None and calls == ["area"]  # the Phase-2 image is the output
+    with pytest.raises(ValueError, match="resize_check"):
+        Reconstructor(2, ReconConfig(resize_check="lanczos"))
