@@ -1,0 +1,73 @@
+"""``ReconConfig.resize_check`` scored on kernels already estimated: for every saved
+kernel, the cross-validated choice between it and the blur of an ordinary ×4 downscale
+(:func:`kfops.kernel_check.resize_fallback`), each scored through the ``cpu`` preset's
+final step.
+
+    python -m benchmarks.resize_check DIR [DIR ...] --method bicubic --out resize.tsv
+
+Each DIR holds kernels named ``IMAGE__KERNEL.npy`` as :mod:`benchmarks.final_step` reads
+them (``--save`` of :mod:`benchmarks.kernel_radius`, ``results/phase2_kernels_cpu/``).
+Rows appended to ``--out``, tab-separated: folder, image, kernel, CV error of the saved
+kernel and of the resize filter (×1e5), the pick (``saved`` or the method), then the Y-PSNR
+gain over bicubic in dB of the saved kernel, of the resize filter and of the pick. The
+means and the number of switches are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from kfops import tv_refine
+from kfops.kernel_check import cv_error
+from kfops.kernels import RESIZE_METHODS, resize_filter
+from kfops.metrics import psnr_y
+from kfops.presets import recon_config
+from kfops.reconstructor import cv_luma
+
+from .final_step import saved_cases
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--method", default="bicubic", choices=RESIZE_METHODS)
+    ap.add_argument("--out", type=Path, default=Path("resize_check.tsv"))
+    args = ap.parse_args()
+    s = 4
+    cfg = recon_config("cpu")
+    eps, tv = cfg.final_weights(s)
+    rows = []
+    for folder in args.dirs:
+        for image, kname, hr, lr, _, k_est, base in saved_cases([folder]):
+            k_res = resize_filter(s, args.method, max(k_est.shape[-1], 4 * s)).to(k_est)
+            y = cv_luma(lr)
+            cv = [cv_error(y, k, s, eps, tv) for k in (k_est, k_res)]
+            gains = [
+                psnr_y(tv_refine(lr, k, s, tv, cfg.final_iters, eps=eps, step=cfg.final_lr), hr)
+                - base
+                for k in (k_est, k_res)
+            ]
+            pick = 1 if cv[1] < cv[0] else 0
+            row = (gains[0], gains[1], gains[pick], pick)
+            rows.append(row)
+            line = (
+                f"{folder.name}\t{image}\t{kname}\t{cv[0] * 1e5:.3f}\t{cv[1] * 1e5:.3f}\t"
+                f"{('saved', args.method)[pick]}\t{gains[0]:+.3f}\t{gains[1]:+.3f}\t"
+                f"{gains[pick]:+.3f}"
+            )
+            print(line, flush=True)
+            with open(args.out, "a") as fh:
+                fh.write(line + "\n")
+    if rows:
+        mean = np.mean([r[:3] for r in rows], axis=0)
+        print(
+            f"mean ({len(rows)} cases)\tsaved {mean[0]:+.3f}\t{args.method} {mean[1]:+.3f}\t"
+            f"rule {mean[2]:+.3f}\tswitched {sum(r[3] for r in rows)}"
+        )
+
+
+if __name__ == "__main__":
+    main()
