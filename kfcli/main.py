@@ -594,6 +594,7 @@ def upscale(
             result.history,
             scale,
             estimates=result.estimates,
+            fallback=result.fallback,
         )
     if not quiet:
         final = result.final_seconds
@@ -645,8 +646,9 @@ def _echo_fallback(result) -> None:
     """Say so when the kernel is the blur of an ordinary resize, not the estimate."""
     if result.fallback is not None:
         click.echo(
-            f"kernel: the blur of an ordinary {result.fallback} downscale, which predicts the "
-            "image better than the estimate (the image looks resized, not blurred)"
+            f"kernel: the blur of an ordinary {result.fallback} downscale, which predicts "
+            "held-out pixels of the image better than the estimate did (either the image was "
+            "only resized or the estimate is poor)"
         )
 
 

@@ -55,7 +55,12 @@ def recon_config(preset: str, **overrides):
 # prefers that (kernel_radius_at, kernel_radius_cv): at this scale the radius shrinks along
 # the run. Fixed before a fresh set of 8 cases, where it gained +1.05 dB over bicubic
 # against +0.97 (benchmarks/results/kernel_radius_heldout3_cpu.tsv; +0.95 against +0.78 on
-# 10 development cases, +0.39 against +0.28 on 6 earlier held-out ones).
+# 10 development cases, +0.39 against +0.28 on 6 earlier held-out ones). Last, the blur of
+# an ordinary bicubic ×s downscale replaces the estimate where it predicts held-out LR pixels
+# better (resize_check): on LR images that were only resized the estimate comes out too
+# wide. Adopted by a rule fixed before it was tried (benchmarks/RESULTS.md, "Images that
+# were only resized"): ×4, +0.69 dB against +0.03 on 12 resized images, +0.74 against +0.56
+# on 6 fresh ones, +0.99 against +0.97 on 50 blurred cases (it switched 11 of them).
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -79,6 +84,7 @@ RECON_PRESETS: dict[str, dict] = {
         kernel_lr=3e-4,
         kernel_radius_at=2,
         kernel_radius_cv=True,
+        resize_check="bicubic",
         unet_base=16,
         unet_levels=4,
         crop=40,

@@ -89,17 +89,24 @@ def write_report(
     history: list[float],
     scale: int,
     estimates: list[torch.Tensor] | None = None,
+    fallback: str | None = None,
 ) -> None:
     """lr: (1, C, h, w) and hr: (1, C, s·h, s·w) in [0, 1]; kernel (K, K); history: the
     Phase-2 loss per iteration (restarts one after another); estimates: every run's kernel
-    (a panel of its own when there are several). Written atomically as a PNG."""
+    (a panel of its own when there are several); fallback: the resize method whose filter
+    replaced the estimate (``ReconResult.fallback``), named in the kernel's title. Written
+    atomically as a PNG."""
     from PIL import Image, ImageDraw
 
     panels = [
         ("LR (nearest)", _to_pil(lr, PANEL)),
         ("bicubic", _to_pil(bicubic_upsample(lr.float(), scale).clamp(0, 1), PANEL)),
         ("kfops", _to_pil(hr, PANEL)),
-        (f"kernel {kernel.shape[-2]}x{kernel.shape[-1]}", _kernel_panel(kernel, PANEL)),
+        (
+            f"kernel {kernel.shape[-2]}x{kernel.shape[-1]}"
+            + ("" if fallback is None else f": {fallback} resize"),
+            _kernel_panel(kernel, PANEL),
+        ),
         ("Phase-2 loss", _curve_panel(history, PANEL)),
     ]
     if estimates is not None and len(estimates) > 1:

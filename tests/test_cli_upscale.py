@@ -165,3 +165,34 @@ def test_restarts_combine_several_runs(tiny_presets, tmp_path, monkeypatch):
     assert seen == [2, 3] and Image.open(report).width == 6 * (256 + 8) + 8  # + the runs' panel
     bad = CliRunner().invoke(cli, ["kernel", str(src), "-s", "4", "-o", str(k), "--restarts", "0"])
     assert bad.exit_code == 2 and "--restarts" in bad.output
+
+
+def test_a_resize_fallback_is_announced_and_its_kernel_saved(tiny_presets, tmp_path, monkeypatch):
+    """When the resize check keeps the blur of an ordinary downscale, both commands say so
+    and save that filter as the kernel; without the switch they stay silent."""
+    monkeypatch.setitem(
+        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"])
+    )
+    src, kout = _lr(tmp_path), tmp_path / "k.npy"
+    args = ["kernel", str(src), "-s", "4", "-o", str(kout)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "downscale" not in res.output
+
+    def always(y, kernel, scale, method, eps, tv):
+        return kfops.kernels.resize_filter(scale, method, kernel.shape[-1]).to(kernel), True
+
+    monkeypatch.setattr(kfops.reconstructor, "resize_fallback", always)
+    kfops.presets.RECON_PRESETS["cpu"]["resize_check"] = "bicubic"
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "ordinary bicubic downscale" in res.output
+    expected = kfops.kernels.resize_filter(4, "bicubic", 24).double().numpy()
+    assert np.allclose(np.load(kout), expected, atol=1e-7)
+    out = tmp_path / "sr.png"
+    report = tmp_path / "r.png"
+    res = CliRunner().invoke(
+        cli, ["upscale", str(src), "-s", "4", "-o", str(out), "--report", str(report)]
+    )
+    assert res.exit_code == 0 and "ordinary bicubic downscale" in res.output
+    assert Image.open(out).size == (128, 96) and report.exists()
