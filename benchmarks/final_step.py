@@ -73,18 +73,19 @@ def main() -> None:
         print(f"mean\t{source}\t{name}\t{np.mean(values):+.3f}\t({len(values)} cases)")
 
 
-def saved_cases(dirs: list[Path]) -> Iterator[tuple]:
+def saved_cases(dirs: list[Path], scale: int = 4) -> Iterator[tuple]:
     """For every ``IMAGE__KERNEL[__...].npy`` in ``dirs`` (sorted): (image, kernel name, HR
-    (1, 3, H, W), LR ×4 (reflect, clamped to [0, 1]), true kernel, estimated kernel,
-    Y-PSNR of bicubic), the HR image rebuilt as in the benchmark."""
+    (1, 3, H, W), LR ×scale (reflect, clamped to [0, 1]), true kernel, estimated kernel,
+    Y-PSNR of bicubic), the HR image rebuilt as in the benchmark (the (128·s)² centre crop,
+    or the whole image when smaller)."""
     hrs: dict[str, torch.Tensor] = {}
     for f in sorted(f for d in dirs for f in d.glob("*__*.npy")):
         image, kname = f.stem.split("__")[:2]
         if image not in hrs:
-            hrs[image] = bench._load_hr(hr_path(image), 512, 4, None)
-        hr, k_true = hrs[image], _kernels(kname)[kname]
-        lr = degrade(hr, k_true, 4, "reflect").clamp(0, 1)
-        base = psnr_y(bicubic_upsample(lr, 4).clamp(0, 1), hr)
+            hrs[image] = bench._load_hr(hr_path(image), 128 * scale, scale, None)
+        hr, k_true = hrs[image], _kernels(kname, scale)[kname]
+        lr = degrade(hr, k_true, scale, "reflect").clamp(0, 1)
+        base = psnr_y(bicubic_upsample(lr, scale).clamp(0, 1), hr)
         yield image, kname, hr, lr, k_true, torch.from_numpy(np.load(f)).float(), base
 
 

@@ -1,5 +1,6 @@
 """The final kernel's shape at an earlier kernel's size (``ReconConfig.kernel_radius_at``):
-one Phase-2 run of the cpu preset per case (its radius step off: the run is the same), its
+one Phase-2 run of the cpu preset per case (its radius step and resize check off: the run is
+the same; :mod:`benchmarks.resize_check` scores the check on ``--save``'s kernels), its
 kernel after every timestep kept, then the final kernel resampled to the RMS radius of the
 kernel after timestep m, for every m, each scored through the cpu preset's final step.
 
@@ -77,7 +78,8 @@ def main() -> None:
                     name = f"{image}_{kname}_{args.seed}.pt"
                     prior = cached_prior(args.priors / name, lr, args.seed)
                 run_cfg = recon_config(
-                    "cpu", **dict(overrides, final="backproject", kernel_radius_at=0)
+                    "cpu",
+                    **dict(overrides, final="backproject", kernel_radius_at=0, resize_check=None),
                 )
                 res = Reconstructor(s, run_cfg).run(
                     lr, prior, generator=torch.Generator().manual_seed(r)

@@ -1,9 +1,10 @@
 """``ReconConfig.resize_check`` scored on kernels already estimated: for every saved
-kernel, the cross-validated choice between it and the blur of an ordinary ×4 downscale
-(:func:`kfops.kernel_check.resize_fallback`), each scored through the ``cpu`` preset's
-final step.
+kernel, the cross-validated choice between it and the blur of an ordinary downscale by the
+scale (:func:`kfops.kernel_check.resize_fallback`), each scored through the ``cpu``
+preset's final step.
 
     python -m benchmarks.resize_check DIR [DIR ...] --method bicubic --out resize.tsv
+    python -m benchmarks.resize_check DIR --scale 2   # kernels of phase2_ablation --scale 2
 
 Each DIR holds kernels named ``IMAGE__KERNEL.npy`` as :mod:`benchmarks.final_step` reads
 them (``--save`` of :mod:`benchmarks.kernel_radius`, ``results/phase2_kernels_cpu/``).
@@ -35,13 +36,14 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--method", default="bicubic", choices=RESIZE_METHODS)
     ap.add_argument("--out", type=Path, default=Path("resize_check.tsv"))
+    ap.add_argument("--scale", type=int, default=4, help="the kernels' SR factor")
     args = ap.parse_args()
-    s = 4
+    s = args.scale
     cfg = recon_config("cpu")
     eps, tv = cfg.final_weights(s)
     rows = []
     for folder in args.dirs:
-        for image, kname, hr, lr, _, k_est, base in saved_cases([folder]):
+        for image, kname, hr, lr, _, k_est, base in saved_cases([folder], s):
             k_res = resize_filter(s, args.method, max(k_est.shape[-1], 4 * s)).to(k_est)
             y = cv_luma(lr)
             cv = [cv_error(y, k, s, eps, tv) for k in (k_est, k_res)]

@@ -28,13 +28,14 @@ def prior_config(preset: str, channels: int = 3, **overrides) -> PriorConfig:
 
 
 def recon_config(preset: str, **overrides):
-    """ReconConfig of a named preset (Phase 2), with optional overrides."""
+    """ReconConfig of a named preset (Phase 2), with optional overrides applied as given:
+    None is a value (``steps=None`` visits every t, ``resize_check=None`` turns the check off)."""
     from .reconstructor import ReconConfig
 
     if preset not in RECON_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(RECON_PRESETS)}")
     values = dict(RECON_PRESETS[preset])
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(overrides)
     return ReconConfig(**values)
 
 

@@ -708,3 +708,17 @@ def test_resize_check_swaps_in_the_resize_blur_only_when_the_check_says_so(monke
     assert res.fallback is None and calls == ["area"]  # the Phase-2 image is the output
     with pytest.raises(ValueError, match="resize_check"):
         Reconstructor(2, ReconConfig(resize_check="lanczos"))
+
+
+def test_preset_overrides_apply_as_given_none_included():
+    """recon_config: an override of None is a value, so a preset's check can be turned off
+    and the full schedule asked for; other fields keep the preset's values."""
+    from kfops.presets import RECON_PRESETS, recon_config
+
+    cpu = recon_config("cpu")
+    assert cpu.resize_check == RECON_PRESETS["cpu"]["resize_check"] is not None
+    off = recon_config("cpu", resize_check=None, steps=None)
+    assert off.resize_check is None and off.steps is None
+    assert off.crop == cpu.crop and off.kernel_lr == cpu.kernel_lr
+    with pytest.raises(ValueError, match="unknown preset"):
+        recon_config("gpu")
