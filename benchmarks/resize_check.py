@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from kfops import tv_refine
-from kfops.kernel_check import cv_error
-from kfops.kernels import RESIZE_METHODS, resize_filter
+from kfops.kernel_check import cv_error, resize_candidate
+from kfops.kernels import RESIZE_METHODS
 from kfops.metrics import psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import cv_luma
@@ -44,7 +44,7 @@ def main() -> None:
     rows = []
     for folder in args.dirs:
         for image, kname, hr, lr, _, k_est, base in saved_cases([folder], s):
-            k_res = resize_filter(s, args.method, max(k_est.shape[-1], 4 * s)).to(k_est)
+            k_res = resize_candidate(k_est, s, args.method)
             y = cv_luma(lr)
             cv = [cv_error(y, k, s, eps, tv) for k in (k_est, k_res)]
             gains = [

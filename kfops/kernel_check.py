@@ -100,6 +100,14 @@ def best_by_cv(
     return min(range(len(errors)), key=errors.__getitem__)
 
 
+def resize_candidate(kernel: torch.Tensor, scale: int, method: str) -> torch.Tensor:
+    """The ×scale ``method`` resize filter that :func:`resize_fallback` weighs against
+    ``kernel`` (K, K): at least K and 4·scale taps wide, ``kernel``'s dtype and device."""
+    from .kernels import resize_filter
+
+    return resize_filter(scale, method, max(kernel.shape[-1], 4 * scale)).to(kernel)
+
+
 def resize_fallback(
     y: torch.Tensor, kernel: torch.Tensor, scale: int, method: str, eps: float, tv: float
 ) -> tuple[torch.Tensor, bool]:
@@ -107,9 +115,7 @@ def resize_fallback(
     ordinary downscale (:func:`kfops.kernels.resize_filter`, ``method`` 'bicubic',
     'bilinear' or 'area', at least as large as ``kernel``) predicts held-out pixels of
     ``y`` (1, C, h, w) better than ``kernel`` (K, K) does (the first on ties)."""
-    from .kernels import resize_filter
-
-    candidate = resize_filter(scale, method, max(kernel.shape[-1], 4 * scale)).to(kernel)
+    candidate = resize_candidate(kernel, scale, method)
     if best_by_cv(y, [kernel, candidate], scale, eps, tv) == 1:
         return candidate, True
     return kernel, False
