@@ -10,8 +10,10 @@ Each DIR holds kernels named ``IMAGE__KERNEL.npy`` as :mod:`benchmarks.final_ste
 them (``--save`` of :mod:`benchmarks.kernel_radius`, ``results/phase2_kernels_cpu/``).
 Rows appended to ``--out``, tab-separated: folder, image, kernel, CV error of the saved
 kernel and of the resize filter (×1e5), the pick (``saved`` or the method), then the Y-PSNR
-gain over bicubic in dB of the saved kernel, of the resize filter and of the pick. The
-means and the number of switches are printed at the end.
+gain over bicubic in dB of the saved kernel, of the resize filter and of the pick, then the
+LR image's blur score (:func:`kfops.reconstructor.lr_blur`) and the gain of the gated pick
+(``ReconConfig.resize_gate``: the pick where that score is below ``--gate``, else the saved
+kernel). The means and the numbers of switches are printed at the end.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kfops.kernel_check import cv_error, resize_candidate
 from kfops.kernels import RESIZE_METHODS
 from kfops.metrics import psnr_y
 from kfops.presets import recon_config
-from kfops.reconstructor import cv_luma
+from kfops.reconstructor import cv_luma, lr_blur
 
 from .final_step import saved_cases
 
@@ -37,9 +39,15 @@ def main() -> None:
     ap.add_argument("--method", default="bicubic", choices=RESIZE_METHODS)
     ap.add_argument("--out", type=Path, default=Path("resize_check.tsv"))
     ap.add_argument("--scale", type=int, default=4, help="the kernels' SR factor")
+    cfg = recon_config("cpu")
+    ap.add_argument(
+        "--gate",
+        type=float,
+        default=cfg.resize_gate or 0.4,
+        help="blur score below which the check may switch (default: the cpu preset's, or 0.4)",
+    )
     args = ap.parse_args()
     s = args.scale
-    cfg = recon_config("cpu")
     eps, tv = cfg.final_weights(s)
     rows = []
     for folder in args.dirs:
@@ -53,21 +61,24 @@ def main() -> None:
                 for k in (k_est, k_res)
             ]
             pick = 1 if cv[1] < cv[0] else 0
-            row = (gains[0], gains[1], gains[pick], pick)
+            blur = lr_blur(lr)
+            gated = pick if blur < args.gate else 0
+            row = (gains[0], gains[1], gains[pick], gains[gated], pick, gated)
             rows.append(row)
             line = (
                 f"{folder.name}\t{image}\t{kname}\t{cv[0] * 1e5:.3f}\t{cv[1] * 1e5:.3f}\t"
                 f"{('saved', args.method)[pick]}\t{gains[0]:+.3f}\t{gains[1]:+.3f}\t"
-                f"{gains[pick]:+.3f}"
+                f"{gains[pick]:+.3f}\t{blur:.4f}\t{gains[gated]:+.3f}"
             )
             print(line, flush=True)
             with open(args.out, "a") as fh:
                 fh.write(line + "\n")
     if rows:
-        mean = np.mean([r[:3] for r in rows], axis=0)
+        mean = np.mean([r[:4] for r in rows], axis=0)
         print(
             f"mean ({len(rows)} cases)\tsaved {mean[0]:+.3f}\t{args.method} {mean[1]:+.3f}\t"
-            f"rule {mean[2]:+.3f}\tswitched {sum(r[3] for r in rows)}"
+            f"rule {mean[2]:+.3f}\tswitched {sum(r[4] for r in rows)}\t"
+            f"gated {mean[3]:+.3f}\tswitched {sum(r[5] for r in rows)}"
         )
 
 

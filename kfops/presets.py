@@ -61,7 +61,12 @@ def recon_config(preset: str, **overrides):
 # better (resize_check): on LR images that were only resized the estimate comes out too
 # wide. Adopted by a rule fixed before it was tried (benchmarks/RESULTS.md, "Images that
 # were only resized"): ×4, +0.69 dB against +0.03 on 12 resized images, +0.74 against +0.56
-# on 6 fresh ones, +0.99 against +0.97 on 50 blurred cases (it switched 11 of them).
+# on 6 fresh ones, +0.99 against +0.97 on 50 blurred cases (it switched 11 of them). It runs
+# only where the LR image is sharp enough to be a plain downscale (resize_gate: blur score
+# kfops.blur_metric.blur_effect below 0.4), as on the development benchmark it switched 10
+# of 24 and cost 0.31 dB; gate fixed on 107 spent cases, then confirmed by a rule written
+# beforehand on 13 fresh ones: +0.59 dB against +0.56 ungated, no resized case blocked
+# (benchmarks/results/resize_check_gate_cpu.tsv).
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -86,6 +91,7 @@ RECON_PRESETS: dict[str, dict] = {
         kernel_radius_at=2,
         kernel_radius_cv=True,
         resize_check="bicubic",
+        resize_gate=0.4,
         unet_base=16,
         unet_levels=4,
         crop=40,

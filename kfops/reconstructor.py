@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blur_metric import blur_effect
 from .consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
 from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
@@ -89,7 +90,10 @@ class ReconConfig:
     it predicts held-out LR pixels better (the same cross-validation; skipped past a
     deadline, and when the Phase-2 image is the output, as that image was made with the
     estimate): for an image that was only resized, where the estimates come out too wide
-    (None = as published);
+    (None = as published); ``resize_gate`` g: that check only where the LR image is as
+    sharp as a plain downscale can be, its blur score
+    (:func:`kfops.blur_metric.blur_effect`, luma, 0 sharp to 1 blurred) below g (None =
+    wherever ``resize_check`` is set);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -138,6 +142,7 @@ class ReconConfig:
     kernel_radius_at: int = 0
     kernel_radius_cv: bool = False
     resize_check: str | None = None
+    resize_gate: float | None = None
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -213,6 +218,15 @@ class ReconResult:
 
 
 CV_CROP = 128  # LR pixels: the largest region scored by ``kernel_radius_cv``
+
+
+def lr_blur(lr: torch.Tensor) -> float:
+    """:func:`kfops.blur_metric.blur_effect` of the LR image ``lr`` (1, C, h, w) in [0, 1]
+    (its luma; 9-tap re-blur), the score ``resize_gate`` compares; 1 (blurred) for an
+    image under 9 pixels on a side, too small to score."""
+    if min(lr.shape[-2:]) < 9:
+        return 1.0
+    return blur_effect(lr, taps=9)
 
 
 def cv_luma(lr: torch.Tensor) -> torch.Tensor:
@@ -294,6 +308,9 @@ class Reconstructor:
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
             )
+        gate = self.config.resize_gate
+        if gate is not None and not (isinstance(gate, (int, float)) and 0 < gate <= 1):
+            raise ValueError(f"resize_gate must be None or in (0, 1], got {gate!r}")
         if self.config.resize_check not in (None, *RESIZE_METHODS):
             raise ValueError(
                 f"unknown resize_check {self.config.resize_check!r}; expected None or one of "
@@ -583,6 +600,7 @@ class Reconstructor:
             cfg.resize_check is not None
             and not cfg.image_used
             and not (deadline is not None and time.monotonic() > deadline)
+            and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
         ):
             eps, tv_weight = cfg.final_weights(s)
             y_cv = cv_luma(lr_full)

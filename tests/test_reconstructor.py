@@ -710,6 +710,39 @@ def test_resize_check_swaps_in_the_resize_blur_only_when_the_check_says_so(monke
         Reconstructor(2, ReconConfig(resize_check="lanczos"))
 
 
+def test_resize_gate_lets_the_check_run_only_below_the_lr_blur_score(monkeypatch):
+    """resize_gate g: the check runs only where lr_blur(LR) < g; the run is unchanged."""
+    import kfops.reconstructor as rec
+    from kfops.kernels import resize_filter
+    from kfops.reconstructor import lr_blur
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    score = lr_blur(lr)
+    assert 0 < score < 1
+    calls = []
+
+    def always(y, kernel, scale, method, eps, tv):
+        calls.append(method)
+        return resize_filter(scale, method, kernel.shape[-1]).to(kernel), True
+
+    monkeypatch.setattr(rec, "resize_fallback", always)
+    runs = {}
+    for gate in (None, score * 1.01, score * 0.99):
+        cfg = ReconConfig(final="backproject", resize_check="bicubic", resize_gate=gate, **TINY)
+        runs[gate] = Reconstructor(2, cfg).run(
+            lr, prior, generator=torch.Generator().manual_seed(0)
+        )
+    assert calls == ["bicubic", "bicubic"]
+    assert [r.fallback for r in runs.values()] == ["bicubic", "bicubic", None]
+    assert runs[score * 0.99].history == runs[None].history
+    assert lr_blur(lr[..., :8, :]) == 1.0  # too small to score: treated as blurred
+    for bad in (0, 1.5, "0.4"):
+        with pytest.raises(ValueError, match="resize_gate"):
+            Reconstructor(2, ReconConfig(resize_gate=bad))
+
+
 def test_preset_overrides_apply_as_given_none_included():
     """recon_config: an override of None is a value, so a preset's check can be turned off
     and the full schedule asked for; other fields keep the preset's values."""
