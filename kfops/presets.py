@@ -66,7 +66,12 @@ def recon_config(preset: str, **overrides):
 # kfops.blur_metric.blur_effect below 0.4), as on the development benchmark it switched 10
 # of 24 and cost 0.31 dB; gate fixed on 107 spent cases, then confirmed by a rule written
 # beforehand on 13 fresh ones: +0.59 dB against +0.56 ungated, no resized case blocked
-# (benchmarks/results/resize_check_gate_cpu.tsv).
+# (benchmarks/results/resize_check_gate_cpu.tsv). The final step's TV weight grows with the
+# LR image's noise level σ̂ (kfops.noise.noise_sigma) as 1 + (σ̂/0.025)² (final_noise_ref),
+# fixed on 13 spent cases and confirmed by a rule written beforehand on the 37 saved kernels
+# of four later sets, noise added to the LR image: +0.74 dB over bicubic against +0.46 at
+# σ = 0.02, +0.65 against −0.80 at σ = 0.04, +0.91 against +0.89 without noise
+# (benchmarks/results/noise_step_cpu.tsv; benchmarks/RESULTS.md, "Noise").
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -97,6 +102,7 @@ RECON_PRESETS: dict[str, dict] = {
         crop=40,
         crops=2,
         final="tv",
+        final_noise_ref=0.025,
     ),
     "smoke": dict(
         t_start=50,

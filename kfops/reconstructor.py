@@ -49,6 +49,7 @@ from .kernel_inr import (
 )
 from .kernels import RESIZE_METHODS, dilate_kernel, gaussian, pad_alike
 from .metrics import rgb_to_y
+from .noise import noise_sigma
 from .nonblind import tv_refine
 from .ops import degrade
 from .sparsity import normalized_sparsity
@@ -118,7 +119,10 @@ class ReconConfig:
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
     by ``final_iters`` Adam steps of peak size ``final_lr`` under a Charbonnier TV prior of
     weight ``final_tv``, :func:`kfops.nonblind.tv_refine`). ``final_eps`` and ``final_tv``
-    are set for ×4 and scaled by 16/s² at scale s (:meth:`final_weights`)."""
+    are set for ×4 and scaled by 16/s² at scale s (:meth:`final_weights`);
+    ``final_noise_ref`` σ_r: the TV weight × (1 + (σ/σ_r)²) for an LR image whose noise
+    level (:func:`kfops.noise.noise_sigma`) is σ, in the final step and in the checks that
+    use its weights (None = the weight as it is, for noise-free images)."""
 
     t_start: int = 400
     t_end: int = 0
@@ -155,17 +159,26 @@ class ReconConfig:
     final_tv: float = 1e-3
     final_iters: int = 100
     final_lr: float = 4e-3
+    final_noise_ref: float | None = None
     max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
 
-    def final_weights(self, scale: int) -> tuple[float, float]:
-        """(damping, TV weight) of the final step at ``scale``: ``final_eps`` and
-        ``final_tv`` × 16/s². AAᵀ maps a constant LR image c to about c/s², so the data
-        term's curvature falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps
-        their balance, tuned at ×4, the same at every scale (measured at ×2, ×3:
-        benchmarks/RESULTS.md)."""
+    def final_weights(self, scale: int, noise: float = 0.0) -> tuple[float, float]:
+        """(damping, TV weight) of the final step at ``scale`` for an LR image of noise
+        level ``noise`` (standard deviation, [0, 1] units): ``final_eps`` and ``final_tv`` ×
+        16/s². AAᵀ maps a constant LR image c to about c/s², so the data term's curvature
+        falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps their balance,
+        tuned at ×4, the same at every scale (measured at ×2, ×3: benchmarks/RESULTS.md).
+        With ``final_noise_ref`` σ_r set, the TV weight is further × (1 + (noise/σ_r)²):
+        the data term of a MAP estimate weighs 1/σ², so the prior's share grows as σ²,
+        on top of the weight that noise-free images need against kernel errors."""
+        if not (noise >= 0.0 and math.isfinite(noise)):
+            raise ValueError(f"noise must be a finite level >= 0, got {noise!r}")
         norm = 16.0 / float(scale) ** 2
-        return self.final_eps * norm, self.final_tv * norm
+        tv = self.final_tv * norm
+        if self.final_noise_ref is not None:
+            tv *= 1.0 + (noise / self.final_noise_ref) ** 2
+        return self.final_eps * norm, tv
 
     @property
     def image_used(self) -> bool:
@@ -205,7 +218,9 @@ class ReconResult:
     model's output after every timestep of the last run (in ``dip`` mode after as many
     iterations; (B, K, K), one per crop, with ``crop_kernels='each'``), before any
     ``kernel_radius_at`` resampling; fallback: the ``resize_check`` method when its filter
-    replaced the estimate (``kernel`` is then that filter), else None."""
+    replaced the estimate (``kernel`` is then that filter), else None; noise: the LR
+    image's estimated noise level that set the final step's weight (0 when
+    ``final_noise_ref`` is None)."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -215,6 +230,7 @@ class ReconResult:
     estimates: list[torch.Tensor] = field(default_factory=list)
     kernel_path: list[torch.Tensor] = field(default_factory=list)
     fallback: str | None = None
+    noise: float = 0.0
 
 
 CV_CROP = 128  # LR pixels: the largest region scored by ``kernel_radius_cv``
@@ -308,6 +324,9 @@ class Reconstructor:
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
             )
+        ref = self.config.final_noise_ref
+        if ref is not None and not (isinstance(ref, (int, float)) and 0 < ref < math.inf):
+            raise ValueError(f"final_noise_ref must be None or > 0, got {ref!r}")
         gate = self.config.resize_gate
         if gate is not None and not (isinstance(gate, (int, float)) and 0 < gate <= 1):
             raise ValueError(f"resize_gate must be None or in (0, 1], got {gate!r}")
@@ -356,6 +375,8 @@ class Reconstructor:
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         dev = lr_image.device
         lr_full = lr_image.float()
+        # the LR image's noise level sets the final step's weight (0 when not asked for)
+        noise_level = noise_sigma(lr_full) if cfg.final_noise_ref is not None else 0.0
         if cfg.crop is not None:
             corners = select_crops(lr_full, cfg.crop, cfg.crops, cfg.crop_rule)
             lr = torch.cat([lr_full[..., y : y + cfg.crop, x : x + cfg.crop] for y, x in corners])
@@ -578,7 +599,7 @@ class Reconstructor:
             if deadline is not None and time.monotonic() > deadline:
                 return final
             y_cv = cv_luma(lr_full)
-            eps, tv_weight = cfg.final_weights(s)
+            eps, tv_weight = cfg.final_weights(s, noise_level)
             return (final, resized)[best_by_cv(y_cv, [final, resized], s, eps, tv_weight)]
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -602,12 +623,12 @@ class Reconstructor:
             and not (deadline is not None and time.monotonic() > deadline)
             and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
         ):
-            eps, tv_weight = cfg.final_weights(s)
+            eps, tv_weight = cfg.final_weights(s, noise_level)
             y_cv = cv_luma(lr_full)
             kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
             fallback = cfg.resize_check if used else None
         t_final = time.perf_counter()
-        eps, tv_weight = cfg.final_weights(s)
+        eps, tv_weight = cfg.final_weights(s, noise_level)
         if cfg.final == "tv":
             hr = tv_refine(
                 lr_full,
@@ -637,6 +658,7 @@ class Reconstructor:
             estimates=[k for k, _ in runs],
             kernel_path=list(path),
             fallback=fallback,
+            noise=noise_level,
         )
 
 

@@ -196,3 +196,43 @@ def test_a_resize_fallback_is_announced_and_its_kernel_saved(tiny_presets, tmp_p
     )
     assert res.exit_code == 0 and "ordinary bicubic downscale" in res.output
     assert Image.open(out).size == (128, 96) and report.exists()
+
+
+def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, monkeypatch):
+    """With final_noise_ref set, kf upscale reads the LR image's noise level, raises the final
+    step's TV weight by 1 + (σ̂/σ_r)², and says so from NOISE_NOTE on; a clean image is left
+    as it is."""
+    from kfcli.main import NOISE_NOTE
+    from kfops.noise import noise_sigma
+
+    monkeypatch.setitem(
+        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"])
+    )
+    kfops.presets.RECON_PRESETS["cpu"]["final_noise_ref"] = 0.025
+    weights = []
+    real = kfops.reconstructor.tv_refine
+
+    def spy(lr, kernel, scale, weight, iters, **kw):
+        weights.append(weight)
+        return real(lr, kernel, scale, weight, iters, **kw)
+
+    monkeypatch.setattr(kfops.reconstructor, "tv_refine", spy)
+    hr = kfops.io.load_image("examples/butterfly.png").pixels[..., 64:192, 64:192]
+    lr = kfops.degrade(hr, kfops.kernels.gaussian(24, 4.0).float(), 4).clamp(0, 1)
+    clean = (lr[0].permute(1, 2, 0).numpy() * 255).round()
+    rng = np.random.default_rng(0)
+    sigmas, outputs = [], []
+    for name, pixels in (("clean", clean), ("noisy", clean + rng.normal(0, 8, clean.shape))):
+        src = tmp_path / f"{name}.png"
+        Image.fromarray(np.clip(pixels, 0, 255).round().astype(np.uint8)).save(src)
+        sigmas.append(noise_sigma(kfops.io.load_image(src).pixels))
+        res = CliRunner().invoke(
+            cli, ["upscale", str(src), "-s", "4", "-o", str(tmp_path / "sr.png")]
+        )
+        assert res.exit_code == 0, res.output
+        outputs.append(res.output)
+    assert sigmas[0] < NOISE_NOTE < 0.025 < sigmas[1] < 0.04  # 8/255 ≈ 0.031
+    assert "noise" not in outputs[0] and f"σ ≈ {sigmas[1]:.3f}" in outputs[1]
+    base = kfops.presets.recon_config("cpu").final_weights(4)[1]
+    for weight, sigma in zip(weights, sigmas, strict=True):
+        assert weight == pytest.approx(base * (1 + (sigma / 0.025) ** 2), rel=1e-6)

@@ -755,3 +755,47 @@ def test_preset_overrides_apply_as_given_none_included():
     assert off.crop == cpu.crop and off.kernel_lr == cpu.kernel_lr
     with pytest.raises(ValueError, match="unknown preset"):
         recon_config("gpu")
+
+
+def test_final_noise_ref_raises_the_tv_weight_with_the_lr_images_noise(monkeypatch):
+    """final_noise_ref σ_r: the final step's TV weight × (1 + (σ̂/σ_r)²), σ̂ read off the LR
+    image by kfops.noise.noise_sigma; the run and the damping are unchanged."""
+    import kfops.reconstructor as rec
+    from kfops.noise import noise_sigma
+
+    cfg = ReconConfig(final_eps=1e-2, final_tv=1e-3, final_noise_ref=0.02)
+    assert cfg.final_weights(4, 0.0) == pytest.approx((1e-2, 1e-3))
+    assert cfg.final_weights(4, 0.04) == pytest.approx((1e-2, 5e-3))
+    assert cfg.final_weights(2, 0.02) == pytest.approx((4e-2, 8e-3))
+    assert ReconConfig().final_weights(4, 0.04) == ReconConfig().final_weights(4)
+    for bad in (-0.01, math.nan):
+        with pytest.raises(ValueError, match="noise"):
+            cfg.final_weights(4, bad)
+    seen = []
+
+    def spy(lr, kernel, scale, weight, iters, *, eps, **kw):
+        seen.append((weight, eps))
+        return kfops.bicubic_upsample(lr, scale)
+
+    monkeypatch.setattr(rec, "tv_refine", spy)
+    lr, _ = _problem()
+    noisy = (lr + 0.03 * torch.randn(lr.shape, generator=torch.Generator().manual_seed(5))).clamp(
+        0, 1
+    )
+    prior = PatchPrior(hidden=8)
+    results = []
+    for image, ref in ((lr, None), (noisy, None), (noisy, 0.02)):
+        run_cfg = ReconConfig(crop=16, final="tv", final_noise_ref=ref, **TINY)
+        results.append(
+            Reconstructor(2, run_cfg).run(image, prior, generator=torch.Generator().manual_seed(0))
+        )
+    sigma = noise_sigma(noisy)
+    assert 0.02 < sigma < 0.04
+    assert [r.noise for r in results] == [0.0, 0.0, pytest.approx(sigma)]
+    base_eps, base_tv = ReconConfig().final_weights(2)
+    assert seen[1] == pytest.approx((base_tv, base_eps))
+    assert seen[2] == pytest.approx((base_tv * (1 + (sigma / 0.02) ** 2), base_eps))
+    assert results[1].history == results[2].history
+    for bad in (0, -1.0, "0.02"):
+        with pytest.raises(ValueError, match="final_noise_ref"):
+            Reconstructor(2, ReconConfig(final_noise_ref=bad))
