@@ -36,6 +36,7 @@ from kfops.presets import recon_config
 
 from .devdata import hr_path
 from .phase2_ablation import _kernels
+from .rows import emit_row
 
 
 def main() -> None:
@@ -66,9 +67,7 @@ def main() -> None:
                 gain = psnr_y(sr, hr) - base
                 gains[(source, name)].append(gain)
                 line = f"{source}\t{name}\t{image}\t{kname}\t{gain:+.3f}"
-                print(line, flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(line + "\n")
+                emit_row(line, args.out)
     for (source, name), values in gains.items():
         print(f"mean\t{source}\t{name}\t{np.mean(values):+.3f}\t({len(values)} cases)")
 
@@ -127,9 +126,7 @@ def _colour_rows(lr, hr, k, source, image, kname, args, gains) -> None:
         gains[(source, name + " (Y)")].append(gy)
         gains[(source, name + " (RGB)")].append(gc)
         line = f"{source}\t{name}\t{image}\t{kname}\t{gy:+.3f}\t{gc:+.3f}"
-        print(line, flush=True)
-        with open(args.out, "a") as fh:
-            fh.write(line + "\n")
+        emit_row(line, args.out)
 
 
 if __name__ == "__main__":

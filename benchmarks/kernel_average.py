@@ -29,6 +29,7 @@ from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
 
 from .final_step import saved_cases
+from .rows import emit_row
 
 
 def main() -> None:
@@ -60,9 +61,7 @@ def main() -> None:
                 row = [psnr_y(torch.stack([out[a] for a in g]).mean(0), hr) - base for g in sets]
                 gains[source].append(row)
                 line = "\t".join([d.name, image, kname, source, *(f"{g:+.3f}" for g in row)])
-                print(line, flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(line + "\n")
+                emit_row(line, args.out)
     for source, rows in gains.items():
         print(f"{source}: {len(rows)} cases")
         for i, group in enumerate(sets):

@@ -34,6 +34,7 @@ from kfops.presets import recon_config
 from kfops.reconstructor import ReconConfig
 
 from .final_step import saved_cases
+from .rows import emit_row
 
 
 def power(k: torch.Tensor, p: float) -> torch.Tensor:
@@ -94,9 +95,7 @@ def main() -> None:
                 ncc[(d.name, variant)].append(n)
                 ratio = kernel_spread(k) / kernel_spread(k_true)
                 line = f"{d.name}\t{image}\t{kname}\t{variant}\t{gain:+.3f}\t{n:.3f}\t{ratio:.2f}"
-                print(line, flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(line + "\n")
+                emit_row(line, args.out)
     for (folder, variant), values in gains.items():
         ref = gains[(folder, "none")]
         won = sum(a > b for a, b in zip(values, ref, strict=True))

@@ -38,6 +38,7 @@ from kfops.noise import noise_sigma
 from kfops.presets import recon_config
 
 from .final_step import saved_cases
+from .rows import emit_row
 
 
 def noisy(lr: torch.Tensor, sigma: float, key: str) -> torch.Tensor:
@@ -50,12 +51,15 @@ def noisy(lr: torch.Tensor, sigma: float, key: str) -> torch.Tensor:
 
 
 def jpeg(lr: torch.Tensor, quality: int) -> torch.Tensor:
-    """(1, 3, h, w) in [0, 1] through a JPEG of ``quality`` and back."""
+    """(1, C, h, w) in [0, 1], C = 1 or 3, through a JPEG of ``quality`` and back."""
     arr = (lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    return torch.from_numpy(back.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    Image.fromarray(arr if arr.shape[-1] == 3 else arr[..., 0]).save(
+        buf, format="JPEG", quality=quality
+    )
+    back = np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float32) / 255
+    back = back.reshape(*back.shape[:2], -1)  # (h, w, C) for grey images too
+    return torch.from_numpy(back).permute(2, 0, 1)[None]
 
 
 def main() -> None:
@@ -95,9 +99,7 @@ def main() -> None:
                         f"{image}\t{kname}\t{label}\t{sigma_hat:.4f}\t{source}\t{name}\t"
                         f"{factor:.3f}\t{gain:+.3f}"
                     )
-                    print(line, flush=True)
-                    with open(args.out, "a") as fh:
-                        fh.write(line + "\n")
+                    emit_row(line, args.out)
     for (label, source, name), values in sorted(means.items()):
         print(f"mean\tσ={label}\t{source}\t{name}\t{np.mean(values):+.3f}\t({len(values)} cases)")
 

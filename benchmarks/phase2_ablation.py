@@ -42,6 +42,7 @@ from kfops.presets import prior_config, recon_config
 from kfops.reconstructor import Reconstructor
 
 from .devdata import hr_path
+from .rows import emit_row
 
 KERNELS = ("levin_k1", "levin_k4", "levin_k7", "l_shape")
 
@@ -159,9 +160,7 @@ def main() -> None:
                     stem = f"{image}__{kname}__{name.replace('/', '_')}"
                     np.save(args.kernels / f"{stem}.npy", res.kernel.double().numpy())
                 line = f"{name}\t{image}\t{kname}\t{gain:+.2f}\t{ncc:.3f}\t{seconds:.0f}"
-                print(line, flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(line + "\n")
+                emit_row(line, args.out)
 
 
 def config_digest(*configs: object) -> str:

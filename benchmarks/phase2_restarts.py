@@ -34,6 +34,7 @@ from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
 from .phase2_ablation import cached_prior, config_digest, dev_case
+from .rows import emit_row
 
 
 def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
@@ -107,9 +108,7 @@ def main() -> None:
             line = (
                 f"{image}\t{kname}\t{name}\t{gains[name]:+.3f}\t{ncc:.3f}\t{kernel_spread(est):.2f}"
             )
-            print(line, flush=True)
-            with open(args.out, "a") as fh:
-                fh.write(line + "\n")
+            emit_row(line, args.out)
         run_gains = [gains[f"run{r}"] for r in range(1, args.runs + 1)]
         totals["single"].append(sum(run_gains) / len(run_gains))
         totals["best"].append(max(run_gains))

@@ -31,6 +31,7 @@ from kfops.presets import recon_config
 from kfops.reconstructor import cv_luma, lr_blur
 
 from .final_step import saved_cases
+from .rows import emit_row
 
 
 def main() -> None:
@@ -70,9 +71,7 @@ def main() -> None:
                 f"{('saved', args.method)[pick]}\t{gains[0]:+.3f}\t{gains[1]:+.3f}\t"
                 f"{gains[pick]:+.3f}\t{blur:.4f}\t{gains[gated]:+.3f}"
             )
-            print(line, flush=True)
-            with open(args.out, "a") as fh:
-                fh.write(line + "\n")
+            emit_row(line, args.out)
     if rows:
         mean = np.mean([r[:4] for r in rows], axis=0)
         print(
