@@ -36,9 +36,26 @@ def _box(x: torch.Tensor, taps: int, dim: int) -> torch.Tensor:
     return F.conv2d(x, w)
 
 
-def _sobel(x: torch.Tensor, dim: int) -> torch.Tensor:
+def single_image(image: torch.Tensor) -> torch.Tensor:
+    """``image`` as (C, H, W) float64, detached, from (H, W), (C, H, W) or (1, C, H, W);
+    ValueError for a batch of several or another shape."""
+    x = image.detach().to(torch.float64)
+    if x.dim() == 2:
+        x = x[None]
+    if x.dim() == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"one image expected, got a batch of {x.shape[0]}")
+        x = x[0]
+    if x.dim() != 3:
+        raise ValueError(
+            f"image must be (H, W), (C, H, W) or (1, C, H, W), got {tuple(image.shape)}"
+        )
+    return x
+
+
+def sobel(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Sobel derivative along ``dim`` (2 or 3) of (N, 1, H, W): a central difference along
-    it, [1, 2, 1] smoothing across, edges mirrored; output the input's size."""
+    it, [1, 2, 1] / 4 smoothing across, edges mirrored; output the input's size."""
     x = _symmetric_pad(_symmetric_pad(x, 1, 1, 2), 1, 1, 3)
     d = torch.tensor([-1.0, 0.0, 1.0], dtype=x.dtype, device=x.device)
     s = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device) / 4
@@ -58,17 +75,7 @@ def blur_effect(image: torch.Tensor, taps: int = 9, derivative: str = "differenc
     cropped off at the start and 1 at the end). Computed in float64."""
     if derivative not in ("difference", "sobel"):
         raise ValueError(f"derivative must be 'difference' or 'sobel', got {derivative!r}")
-    x = image.detach().to(torch.float64)
-    if x.dim() == 2:
-        x = x[None]
-    if x.dim() == 4:
-        if x.shape[0] != 1:
-            raise ValueError(f"one image expected, got a batch of {x.shape[0]}")
-        x = x[0]
-    if x.dim() != 3:
-        raise ValueError(
-            f"image must be (H, W), (C, H, W) or (1, C, H, W), got {tuple(image.shape)}"
-        )
+    x = single_image(image)
     y = rgb_to_y(x[None]) if x.shape[0] == 3 else x.mean(0, keepdim=True)[None]
     if min(y.shape[-2:]) < max(taps, 4):
         raise ValueError(f"image {tuple(y.shape[-2:])} too small for a {taps}-tap re-blur")
@@ -80,8 +87,8 @@ def blur_effect(image: torch.Tensor, taps: int = 9, derivative: str = "differenc
         else:
             inner = (..., slice(2, y.shape[2] - 1), slice(2, y.shape[3] - 1))
             eps = 1e-7  # scikit-image's floor against 0/0 on flat images
-            d_f = _sobel(y, dim).abs().clamp_min(eps)[inner]
-            d_b = _sobel(blurred, dim).abs().clamp_min(eps)[inner]
+            d_f = sobel(y, dim).abs().clamp_min(eps)[inner]
+            d_b = sobel(blurred, dim).abs().clamp_min(eps)[inner]
         total = d_f.sum()
         if total == 0:  # a flat image has no gradient to lose: call it fully blurred
             scores.append(1.0)
