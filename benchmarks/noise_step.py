@@ -10,12 +10,15 @@ step runs with its TV weight as it is and × (1 + (σ̂/σ_r)²), σ̂ the noise
     python -m benchmarks.noise_step DIR --sigmas 0 --jpeg 75   # JPEG-compressed LR instead
 
 ``--jpeg Q`` saves the (noisy) LR image as a JPEG of quality Q (PIL, 4:2:0 chroma) and
-reads it back: compression artefacts in place of, or on top of, the noise.
+reads it back: compression artefacts in place of, or on top of, the noise. A variant
+``jpeg`` is then added: the rule's factor + q̄/q_r (``--jpeg-ref`` q_r,
+``ReconConfig.final_jpeg_ref``), q̄ the low-frequency luma step of that JPEG
+(:func:`kfops.jpeg.quant_step`).
 
 Each DIR holds kernels named ``IMAGE__KERNEL.npy`` as :mod:`benchmarks.final_step` reads
 them. Rows appended to ``--out``, tab-separated: image, kernel, σ (suffixed ``/jpegQ``
 with ``--jpeg``), σ̂, kernel source
-(``estimated`` or ``true``), variant (``preset``, ``rule`` or ``xF``), its TV-weight
+(``estimated`` or ``true``), variant (``preset``, ``rule``, ``jpeg`` or ``xF``), its TV-weight
 factor, Y-PSNR gain in dB over bicubic of the same noisy LR image (against the clean HR).
 The means per (σ, source, variant) are printed at the end.
 """
@@ -33,6 +36,7 @@ import torch
 from PIL import Image
 
 from kfops import bicubic_upsample, tv_refine
+from kfops.jpeg import quant_step
 from kfops.metrics import psnr_y
 from kfops.noise import noise_sigma
 from kfops.presets import recon_config
@@ -50,16 +54,19 @@ def noisy(lr: torch.Tensor, sigma: float, key: str) -> torch.Tensor:
     return (out * 255).round() / 255
 
 
-def jpeg(lr: torch.Tensor, quality: int) -> torch.Tensor:
-    """(1, C, h, w) in [0, 1], C = 1 or 3, through a JPEG of ``quality`` and back."""
+def jpeg(lr: torch.Tensor, quality: int) -> tuple[torch.Tensor, float]:
+    """(1, C, h, w) in [0, 1], C = 1 or 3, through a JPEG of ``quality`` and back; also the
+    JPEG's low-frequency luma step (:func:`kfops.jpeg.quant_step`)."""
     arr = (lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(arr if arr.shape[-1] == 3 else arr[..., 0]).save(
         buf, format="JPEG", quality=quality
     )
-    back = np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float32) / 255
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        step = quant_step(im.quantization[0])
+        back = np.asarray(im, dtype=np.float32) / 255
     back = back.reshape(*back.shape[:2], -1)  # (h, w, C) for grey images too
-    return torch.from_numpy(back).permute(2, 0, 1)[None]
+    return torch.from_numpy(back).permute(2, 0, 1)[None], step
 
 
 def main() -> None:
@@ -70,6 +77,7 @@ def main() -> None:
     ap.add_argument("--factors", default="", help="fixed TV-weight factors to add, e.g. 2,3")
     ap.add_argument("--no-true", action="store_true", help="score the estimated kernels only")
     ap.add_argument("--jpeg", type=int, default=None, metavar="Q", help="JPEG quality Q")
+    ap.add_argument("--jpeg-ref", type=float, default=0.025, help="q_r of the jpeg variant")
     ap.add_argument("--out", type=Path, default=Path("noise_step.tsv"))
     args = ap.parse_args()
     sigmas = [float(v) for v in args.sigmas.split(",")]
@@ -80,12 +88,14 @@ def main() -> None:
     for image, kname, hr, lr, k_true, k_est, _ in saved_cases(args.dirs):
         for sigma in sigmas:
             lr_n = noisy(lr, sigma, f"{image}/{kname}/{sigma}")
-            label = f"{sigma:g}"
+            label, step = f"{sigma:g}", None
             if args.jpeg is not None:
-                lr_n, label = jpeg(lr_n, args.jpeg), f"{label}/jpeg{args.jpeg}"
+                (lr_n, step), label = jpeg(lr_n, args.jpeg), f"{label}/jpeg{args.jpeg}"
             sigma_hat = noise_sigma(lr_n)
             base = psnr_y(bicubic_upsample(lr_n, 4).clamp(0, 1), hr)
             variants = {"preset": 1.0, "rule": 1.0 + (sigma_hat / args.ref) ** 2}
+            if step is not None:
+                variants["jpeg"] = variants["rule"] + step / args.jpeg_ref
             variants |= {f"x{f:g}": f for f in factors}
             sources = {"estimated": k_est} | ({} if args.no_true else {"true": k_true})
             for source, k in sources.items():

@@ -171,11 +171,13 @@ def config_digest(*configs: object) -> str:
 def cached_prior(path: Path, lr: torch.Tensor, seed: int, steps: int | None = None) -> PatchPrior:
     """The prior saved at ``path`` (its stem suffixed with the recipe's
     :func:`config_digest`), else one trained on ``lr`` with the cpu recipe (``steps``
-    instead of its step count when given), seeded ``seed``, and saved there."""
+    instead of its step count when given), seeded ``seed``, and saved there (its folder
+    created)."""
     cfg = prior_config("cpu", channels=lr.shape[1], steps=steps)
     path = path.with_name(f"{path.stem}_{config_digest(cfg)}{path.suffix}")
     if path.exists():
         return PatchPrior.load(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     prior = PatchPrior(cfg)
     prior.fit(lr, generator=torch.Generator().manual_seed(seed), progress=False)
     prior.save(path)

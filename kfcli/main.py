@@ -401,6 +401,7 @@ def _run_blind(
 
     from kfops.errors import ImageError
     from kfops.io import load_image
+    from kfops.jpeg import quant_step
     from kfops.presets import recon_config
     from kfops.reconstructor import Reconstructor
 
@@ -457,6 +458,7 @@ def _run_blind(
             bar.update(done - bar.n)
 
     deadline = None if time_budget is None else start + 0.95 * time_budget
+    jpeg_step = 0.0 if data.jpeg_table is None else quant_step(data.jpeg_table)
     result = Reconstructor(scale, cfg).run(
         data.pixels.to(dev),
         prior,
@@ -464,6 +466,7 @@ def _run_blind(
         progress=progress,
         deadline=deadline,
         final_progress=final_progress,
+        jpeg_step=jpeg_step,
     )
     for bar in bars.values():
         bar.close()
@@ -608,6 +611,13 @@ def upscale(
                 f"noise: σ ≈ {result.noise:.3f} of the full range, read off the image (fine "
                 "texture reads as noise too); the final step smooths more to match"
             )
+        if result.jpeg_step >= JPEG_NOTE:
+            from kfops.jpeg import ijg_quality
+
+            click.echo(
+                f"JPEG input (quality ≈ {ijg_quality(data.jpeg_table)} on the IJG scale): "
+                "the final step smooths more against its artefacts"
+            )
 
 
 @cli.command(name="kernel")
@@ -648,6 +658,7 @@ def kernel_cmd(
 
 
 NOISE_NOTE = 0.0125  # noise level from which kf upscale mentions it (cpu preset: TV weight × 1.25)
+JPEG_NOTE = 0.00625  # JPEG step from which it mentions that (cpu preset: +0.25; quality ≲ 94)
 
 
 def _echo_fallback(result) -> None:

@@ -6,11 +6,12 @@ Public API: the degradation ops (:func:`degrade`, :func:`degrade_adjoint`,
 :class:`PatchPrior` (Phase 1), the kernel model :class:`KernelINR`, the refinement
 :class:`UNet` and :class:`Reconstructor` (Phase 2), and the modules :mod:`kfops.kernels`,
 :mod:`kfops.consensus` (one kernel from several runs), :mod:`kfops.kernel_check` (a kernel
-scored by how well it predicts held-out LR pixels), :mod:`kfops.io`, :mod:`kfops.metrics`,
+scored by how well it predicts held-out LR pixels), :mod:`kfops.io`, :mod:`kfops.jpeg` (a
+JPEG's quantisation, which sets how much the final step smooths), :mod:`kfops.metrics`,
 :mod:`kfops.presets`.
 """
 
-from . import _ext, consensus, errors, io, kernel_check, kernels, metrics, presets
+from . import _ext, consensus, errors, io, jpeg, kernel_check, kernels, metrics, presets
 from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
 from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
@@ -48,6 +49,7 @@ __all__ = [
     "degrade_kernel_grad",
     "errors",
     "io",
+    "jpeg",
     "kernel_check",
     "kernels",
     "metrics",

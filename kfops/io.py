@@ -6,6 +6,8 @@ RGB. An alpha channel is returned separately (``ImageData.alpha``, (1, 1, H, W))
 methods see only colour; callers resize it on their own and ``save_image`` re-attaches it.
 The bit depth (8 or 16) is kept so 16-bit input can be written back as 16-bit (PNG of any
 colour type: 16-bit colour PNG is read and written with pypng, as Pillow keeps 8 bits).
+A JPEG file's luma quantisation table is kept too (``ImageData.jpeg_table``,
+:mod:`kfops.jpeg`): it says how much the compression took away.
 Every failure raises :class:`ImageError` / :class:`OutputError` with a one-line message;
 writes go to a temporary file in the target folder and are renamed into place.
 """
@@ -47,11 +49,13 @@ IMAGE_EXTENSIONS = {
 
 @dataclass
 class ImageData:
-    """pixels: (1, C, H, W) float32 in [0, 1]; alpha: (1, 1, H, W) or None; bits: 8 or 16."""
+    """pixels: (1, C, H, W) float32 in [0, 1]; alpha: (1, 1, H, W) or None; bits: 8 or 16;
+    jpeg_table: the luma quantisation table (8, 8) of a JPEG file, natural order, else None."""
 
     pixels: torch.Tensor
     alpha: torch.Tensor | None
     bits: int
+    jpeg_table: np.ndarray | None = None
 
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], None]) -> None:
@@ -101,6 +105,7 @@ def load_image(path: Path | str) -> ImageData:
         with Image.open(p) as im:
             if im.format == "PNG" and _png_depth_and_colour(p) in ((16, 2), (16, 4), (16, 6)):
                 return _read_png16(p, im.getexif().get(_ORIENTATION, 1))
+            table = _jpeg_luma_table(im)
             im = ImageOps.exif_transpose(im)
             im.load()
     except Image.DecompressionBombError as exc:
@@ -111,10 +116,22 @@ def load_image(path: Path | str) -> ImageData:
         raise ImageError(f"{p}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{p}: cannot decode image ({exc})".splitlines()[0]) from None
-    return _to_data(im, p)
+    data = _to_data(im, p)
+    data.jpeg_table = table
+    return data
 
 
 _ORIENTATION = 0x0112
+
+
+def _jpeg_luma_table(im) -> np.ndarray | None:
+    """The first (luma) quantisation table of a JPEG (or MPO) image as (8, 8) int, else
+    None. Pillow gives it in natural order; a malformed table counts as none."""
+    tables = getattr(im, "quantization", None) if im.format in ("JPEG", "MPO") else None
+    if not tables or 0 not in tables:
+        return None
+    table = np.asarray(list(tables[0]), dtype=np.int64)
+    return table.reshape(8, 8) if table.size == 64 and table.min() >= 1 else None
 
 
 def _png_depth_and_colour(p: Path) -> tuple[int, int]:

@@ -71,7 +71,12 @@ def recon_config(preset: str, **overrides):
 # fixed on 13 spent cases and confirmed by a rule written beforehand on the 37 saved kernels
 # of four later sets, noise added to the LR image: +0.74 dB over bicubic against +0.46 at
 # σ = 0.02, +0.65 against −0.80 at σ = 0.04, +0.91 against +0.89 without noise
-# (benchmarks/results/noise_step_cpu.tsv; benchmarks/RESULTS.md, "Noise").
+# (benchmarks/results/noise_step_cpu.tsv; benchmarks/RESULTS.md, "Noise"). An LR image read
+# from a JPEG adds q̄/0.025 to that factor (final_jpeg_ref), q̄ its low-frequency luma step
+# (kfops.jpeg.quant_step): fitted on 26 spent cases at qualities 30–95, confirmed by a rule
+# written beforehand on the same 37: +0.73 / +0.55 / +0.44 / +0.37 dB over bicubic against
+# +0.62 / +0.27 / +0.02 / −0.20 at qualities 90 / 75 / 50 / 30
+# (benchmarks/results/noise_step_jpeg_rule_cpu.tsv).
 RECON_PRESETS: dict[str, dict] = {
     "paper": dict(
         t_start=400,
@@ -103,6 +108,7 @@ RECON_PRESETS: dict[str, dict] = {
         crops=2,
         final="tv",
         final_noise_ref=0.025,
+        final_jpeg_ref=0.025,
     ),
     "smoke": dict(
         t_start=50,

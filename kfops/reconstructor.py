@@ -122,7 +122,10 @@ class ReconConfig:
     are set for ×4 and scaled by 16/s² at scale s (:meth:`final_weights`);
     ``final_noise_ref`` σ_r: the TV weight × (1 + (σ/σ_r)²) for an LR image whose noise
     level (:func:`kfops.noise.noise_sigma`) is σ, in the final step and in the checks that
-    use its weights (None = the weight as it is, for noise-free images)."""
+    use its weights (None = the weight as it is, for noise-free images);
+    ``final_jpeg_ref`` q_r: that factor + q̄/q_r for an LR image read from a JPEG whose
+    low-frequency luma step is q̄ (:func:`kfops.jpeg.quant_step`, passed to :meth:`run`;
+    None = JPEG artefacts are not considered)."""
 
     t_start: int = 400
     t_end: int = 0
@@ -160,25 +163,37 @@ class ReconConfig:
     final_iters: int = 100
     final_lr: float = 4e-3
     final_noise_ref: float | None = None
+    final_jpeg_ref: float | None = None
     max_recoveries: int = 3
     extra: dict = field(default_factory=dict)
 
-    def final_weights(self, scale: int, noise: float = 0.0) -> tuple[float, float]:
+    def final_weights(
+        self, scale: int, noise: float = 0.0, jpeg_step: float = 0.0
+    ) -> tuple[float, float]:
         """(damping, TV weight) of the final step at ``scale`` for an LR image of noise
-        level ``noise`` (standard deviation, [0, 1] units): ``final_eps`` and ``final_tv`` ×
+        level ``noise`` (standard deviation, [0, 1] units), read from a JPEG whose
+        low-frequency luma step is ``jpeg_step`` (0 for lossless input; [0, 1] units,
+        :func:`kfops.jpeg.quant_step`): ``final_eps`` and ``final_tv`` ×
         16/s². AAᵀ maps a constant LR image c to about c/s², so the data term's curvature
         falls as 1/s² while a per-HR-pixel prior's does not; the scaling keeps their balance,
         tuned at ×4, the same at every scale (measured at ×2, ×3: benchmarks/RESULTS.md).
         With ``final_noise_ref`` σ_r set, the TV weight is further × (1 + (noise/σ_r)²):
         the data term of a MAP estimate weighs 1/σ², so the prior's share grows as σ²,
-        on top of the weight that noise-free images need against kernel errors."""
-        if not (noise >= 0.0 and math.isfinite(noise)):
-            raise ValueError(f"noise must be a finite level >= 0, got {noise!r}")
+        on top of the weight that noise-free images need against kernel errors. With
+        ``final_jpeg_ref`` q_r set, jpeg_step/q_r is added to that factor: JPEG's error is
+        not white noise (mostly lost detail, blocks and ringing), and the best factor,
+        measured at qualities 30–95, grew about linearly with the step, not as its square
+        (benchmarks/RESULTS.md, "Noise")."""
+        for name, value in (("noise", noise), ("jpeg_step", jpeg_step)):
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite level >= 0, got {value!r}")
         norm = 16.0 / float(scale) ** 2
-        tv = self.final_tv * norm
+        factor = 1.0
         if self.final_noise_ref is not None:
-            tv *= 1.0 + (noise / self.final_noise_ref) ** 2
-        return self.final_eps * norm, tv
+            factor += (noise / self.final_noise_ref) ** 2
+        if self.final_jpeg_ref is not None:
+            factor += jpeg_step / self.final_jpeg_ref
+        return self.final_eps * norm, self.final_tv * norm * factor
 
     @property
     def image_used(self) -> bool:
@@ -220,7 +235,8 @@ class ReconResult:
     ``kernel_radius_at`` resampling; fallback: the ``resize_check`` method when its filter
     replaced the estimate (``kernel`` is then that filter), else None; noise: the LR
     image's estimated noise level that set the final step's weight (0 when
-    ``final_noise_ref`` is None)."""
+    ``final_noise_ref`` is None); jpeg_step: the JPEG step that set it too (the one passed
+    to :meth:`Reconstructor.run`; 0 when ``final_jpeg_ref`` is None)."""
 
     hr: torch.Tensor
     kernel: torch.Tensor
@@ -231,6 +247,7 @@ class ReconResult:
     kernel_path: list[torch.Tensor] = field(default_factory=list)
     fallback: str | None = None
     noise: float = 0.0
+    jpeg_step: float = 0.0
 
 
 CV_CROP = 128  # LR pixels: the largest region scored by ``kernel_radius_cv``
@@ -324,9 +341,10 @@ class Reconstructor:
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
             )
-        ref = self.config.final_noise_ref
-        if ref is not None and not (isinstance(ref, (int, float)) and 0 < ref < math.inf):
-            raise ValueError(f"final_noise_ref must be None or > 0, got {ref!r}")
+        for name in ("final_noise_ref", "final_jpeg_ref"):
+            ref = getattr(self.config, name)
+            if ref is not None and not (isinstance(ref, (int, float)) and 0 < ref < math.inf):
+                raise ValueError(f"{name} must be None or > 0, got {ref!r}")
         gate = self.config.resize_gate
         if gate is not None and not (isinstance(gate, (int, float)) and 0 < gate <= 1):
             raise ValueError(f"resize_gate must be None or in (0, 1], got {gate!r}")
@@ -362,16 +380,21 @@ class Reconstructor:
         progress=None,
         deadline: float | None = None,
         final_progress=None,
+        jpeg_step: float = 0.0,
     ) -> ReconResult:
         """lr_image: (1, C, h, w) in [0, 1]. ``progress(done, total, loss)`` is called
         after every Phase-2 iteration, ``final_progress(done, total)`` after every step of
         the final TV refinement (``final='tv'``); ``deadline`` (time.monotonic) stops
-        Phase 2 and the refinement early."""
+        Phase 2 and the refinement early. ``jpeg_step``: the low-frequency luma step of the
+        JPEG the image was read from (:func:`kfops.jpeg.quant_step`; 0 for lossless input),
+        which raises the final step's TV weight where ``final_jpeg_ref`` is set."""
         cfg, s = self.config, self.scale
         if lr_image.dim() != 4 or lr_image.shape[0] != 1:
             raise ImageError(f"expected one image (1, C, h, w), got {tuple(lr_image.shape)}")
         if cfg.mode in ("pd_unet", "full") and prior is None:
             raise KfopsError(f"mode {cfg.mode!r} needs a trained PatchPrior")
+        if not (jpeg_step >= 0.0 and math.isfinite(jpeg_step)):
+            raise ValueError(f"jpeg_step must be a finite step >= 0, got {jpeg_step!r}")
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         dev = lr_image.device
         lr_full = lr_image.float()
@@ -599,7 +622,7 @@ class Reconstructor:
             if deadline is not None and time.monotonic() > deadline:
                 return final
             y_cv = cv_luma(lr_full)
-            eps, tv_weight = cfg.final_weights(s, noise_level)
+            eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
             return (final, resized)[best_by_cv(y_cv, [final, resized], s, eps, tv_weight)]
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -623,12 +646,12 @@ class Reconstructor:
             and not (deadline is not None and time.monotonic() > deadline)
             and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
         ):
-            eps, tv_weight = cfg.final_weights(s, noise_level)
+            eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
             y_cv = cv_luma(lr_full)
             kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
             fallback = cfg.resize_check if used else None
         t_final = time.perf_counter()
-        eps, tv_weight = cfg.final_weights(s, noise_level)
+        eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
         if cfg.final == "tv":
             hr = tv_refine(
                 lr_full,
@@ -659,6 +682,7 @@ class Reconstructor:
             kernel_path=list(path),
             fallback=fallback,
             noise=noise_level,
+            jpeg_step=jpeg_step if cfg.final_jpeg_ref is not None else 0.0,
         )
 
 

@@ -236,3 +236,40 @@ def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, mo
     base = kfops.presets.recon_config("cpu").final_weights(4)[1]
     for weight, sigma in zip(weights, sigmas, strict=True):
         assert weight == pytest.approx(base * (1 + (sigma / 0.025) ** 2), rel=1e-6)
+
+
+def test_a_jpeg_input_is_announced_and_smoothed_more(tiny_presets, tmp_path, monkeypatch):
+    """With final_jpeg_ref set, kf upscale reads the JPEG's luma table, adds its
+    low-frequency step / q_r to the final step's TV-weight factor and names the quality;
+    the same pixels from a PNG are left as they are."""
+    from kfops.jpeg import quant_step
+
+    monkeypatch.setitem(
+        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"])
+    )
+    kfops.presets.RECON_PRESETS["cpu"]["final_jpeg_ref"] = 0.025
+    weights = []
+    real = kfops.reconstructor.tv_refine
+
+    def spy(lr, kernel, scale, weight, iters, **kw):
+        weights.append(weight)
+        return real(lr, kernel, scale, weight, iters, **kw)
+
+    monkeypatch.setattr(kfops.reconstructor, "tv_refine", spy)
+    hr = kfops.io.load_image("examples/butterfly.png").pixels[..., 64:192, 64:192]
+    lr = kfops.degrade(hr, kfops.kernels.gaussian(24, 2.0).float(), 4).clamp(0, 1)
+    pixels = (lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    src_jpg = tmp_path / "lr.jpg"
+    Image.fromarray(pixels).save(src_jpg, quality=50)
+    src_png = tmp_path / "lr.png"  # the decoded JPEG, stored losslessly: same pixels
+    Image.fromarray(np.asarray(Image.open(src_jpg))).save(src_png)
+    outputs = []
+    for src in (src_png, src_jpg):
+        res = CliRunner().invoke(
+            cli, ["upscale", str(src), "-s", "4", "-o", str(tmp_path / "sr.png")]
+        )
+        assert res.exit_code == 0, res.output
+        outputs.append(res.output)
+    assert "JPEG" not in outputs[0] and "quality ≈ 50" in outputs[1]
+    step = quant_step(kfops.io.load_image(src_jpg).jpeg_table)
+    assert weights[1] == pytest.approx(weights[0] * (1 + step / 0.025), rel=1e-6)

@@ -799,3 +799,44 @@ def test_final_noise_ref_raises_the_tv_weight_with_the_lr_images_noise(monkeypat
     for bad in (0, -1.0, "0.02"):
         with pytest.raises(ValueError, match="final_noise_ref"):
             Reconstructor(2, ReconConfig(final_noise_ref=bad))
+
+
+def test_final_jpeg_ref_adds_the_jpeg_step_to_the_tv_weights_factor(monkeypatch):
+    """final_jpeg_ref q_r: the factor of the final step's TV weight grows by q̄/q_r for an
+    image read from a JPEG of low-frequency step q̄ (on top of the noise term); without it,
+    or for lossless input (q̄ = 0), the weight is unchanged."""
+    import kfops.reconstructor as rec
+
+    cfg = ReconConfig(final_eps=1e-2, final_tv=1e-3, final_noise_ref=0.02, final_jpeg_ref=0.025)
+    assert cfg.final_weights(4, 0.0, 0.0) == pytest.approx((1e-2, 1e-3))
+    assert cfg.final_weights(4, 0.0, 0.05) == pytest.approx((1e-2, 3e-3))
+    assert cfg.final_weights(4, 0.04, 0.05) == pytest.approx((1e-2, 7e-3))
+    assert ReconConfig().final_weights(4, 0.0, 0.05) == ReconConfig().final_weights(4)
+    for bad in (-0.01, math.inf):
+        with pytest.raises(ValueError, match="jpeg_step"):
+            cfg.final_weights(4, 0.0, bad)
+    seen = []
+
+    def spy(lr, kernel, scale, weight, iters, *, eps, **kw):
+        seen.append(weight)
+        return kfops.bicubic_upsample(lr, scale)
+
+    monkeypatch.setattr(rec, "tv_refine", spy)
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    results = []
+    for ref, step in ((None, 0.05), (0.025, 0.0), (0.025, 0.05)):
+        run_cfg = ReconConfig(crop=16, final="tv", final_jpeg_ref=ref, **TINY)
+        results.append(
+            Reconstructor(2, run_cfg).run(
+                lr, prior, generator=torch.Generator().manual_seed(0), jpeg_step=step
+            )
+        )
+    base_tv = ReconConfig().final_weights(2)[1]
+    assert seen == pytest.approx([base_tv, base_tv, base_tv * 3])
+    assert [r.jpeg_step for r in results] == [0.0, 0.0, 0.05]
+    assert results[0].history == results[2].history  # only the final step changes
+    with pytest.raises(ValueError, match="jpeg_step"):
+        Reconstructor(2, ReconConfig(crop=16, **TINY)).run(lr, prior, jpeg_step=-1.0)
+    with pytest.raises(ValueError, match="final_jpeg_ref"):
+        Reconstructor(2, ReconConfig(final_jpeg_ref=0))
