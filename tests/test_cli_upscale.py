@@ -198,17 +198,12 @@ def test_a_resize_fallback_is_announced_and_its_kernel_saved(tiny_presets, tmp_p
     assert Image.open(out).size == (128, 96) and report.exists()
 
 
-def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, monkeypatch):
-    """With final_noise_ref set, kf upscale reads the LR image's noise level, raises the final
-    step's TV weight by 1 + (σ̂/σ_r)², and says so from NOISE_NOTE on; a clean image is left
-    as it is."""
-    from kfcli.main import NOISE_NOTE
-    from kfops.noise import noise_sigma
-
+def _spy_on_the_final_step(monkeypatch, **preset) -> list[float]:
+    """Make the cpu preset the smoke one with ``preset`` on top; return the list that
+    collects the TV weight of every final step run from then on."""
     monkeypatch.setitem(
-        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"])
+        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"], **preset)
     )
-    kfops.presets.RECON_PRESETS["cpu"]["final_noise_ref"] = 0.025
     weights = []
     real = kfops.reconstructor.tv_refine
 
@@ -217,9 +212,25 @@ def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, mo
         return real(lr, kernel, scale, weight, iters, **kw)
 
     monkeypatch.setattr(kfops.reconstructor, "tv_refine", spy)
+    return weights
+
+
+def _gaussian_lr(sigma: float) -> np.ndarray:
+    """A 32² LR crop of the example, Gaussian blur ``sigma``, ×4: (32, 32, 3) in [0, 255]."""
     hr = kfops.io.load_image("examples/butterfly.png").pixels[..., 64:192, 64:192]
-    lr = kfops.degrade(hr, kfops.kernels.gaussian(24, 4.0).float(), 4).clamp(0, 1)
-    clean = (lr[0].permute(1, 2, 0).numpy() * 255).round()
+    lr = kfops.degrade(hr, kfops.kernels.gaussian(24, sigma).float(), 4).clamp(0, 1)
+    return (lr[0].permute(1, 2, 0).numpy() * 255).round()
+
+
+def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, monkeypatch):
+    """With final_noise_ref set, kf upscale reads the LR image's noise level, raises the final
+    step's TV weight by 1 + (σ̂/σ_r)², and says so from NOISE_NOTE on; a clean image is left
+    as it is."""
+    from kfcli.main import NOISE_NOTE
+    from kfops.noise import noise_sigma
+
+    weights = _spy_on_the_final_step(monkeypatch, final_noise_ref=0.025)
+    clean = _gaussian_lr(4.0)
     rng = np.random.default_rng(0)
     sigmas, outputs = [], []
     for name, pixels in (("clean", clean), ("noisy", clean + rng.normal(0, 8, clean.shape))):
@@ -244,21 +255,8 @@ def test_a_jpeg_input_is_announced_and_smoothed_more(tiny_presets, tmp_path, mon
     the same pixels from a PNG are left as they are."""
     from kfops.jpeg import quant_step
 
-    monkeypatch.setitem(
-        kfops.presets.RECON_PRESETS, "cpu", dict(kfops.presets.RECON_PRESETS["smoke"])
-    )
-    kfops.presets.RECON_PRESETS["cpu"]["final_jpeg_ref"] = 0.025
-    weights = []
-    real = kfops.reconstructor.tv_refine
-
-    def spy(lr, kernel, scale, weight, iters, **kw):
-        weights.append(weight)
-        return real(lr, kernel, scale, weight, iters, **kw)
-
-    monkeypatch.setattr(kfops.reconstructor, "tv_refine", spy)
-    hr = kfops.io.load_image("examples/butterfly.png").pixels[..., 64:192, 64:192]
-    lr = kfops.degrade(hr, kfops.kernels.gaussian(24, 2.0).float(), 4).clamp(0, 1)
-    pixels = (lr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    weights = _spy_on_the_final_step(monkeypatch, final_jpeg_ref=0.025)
+    pixels = _gaussian_lr(2.0).astype(np.uint8)
     src_jpg = tmp_path / "lr.jpg"
     Image.fromarray(pixels).save(src_jpg, quality=50)
     src_png = tmp_path / "lr.png"  # the decoded JPEG, stored losslessly: same pixels
