@@ -393,13 +393,13 @@ class Reconstructor:
             raise ImageError(f"expected one image (1, C, h, w), got {tuple(lr_image.shape)}")
         if cfg.mode in ("pd_unet", "full") and prior is None:
             raise KfopsError(f"mode {cfg.mode!r} needs a trained PatchPrior")
-        if not (jpeg_step >= 0.0 and math.isfinite(jpeg_step)):
-            raise ValueError(f"jpeg_step must be a finite step >= 0, got {jpeg_step!r}")
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         dev = lr_image.device
         lr_full = lr_image.float()
-        # the LR image's noise level sets the final step's weight (0 when not asked for)
+        # the LR image's noise level sets the final step's weights (0 when not asked for),
+        # which the kernel checks use too; final_weights also checks jpeg_step
         noise_level = noise_sigma(lr_full) if cfg.final_noise_ref is not None else 0.0
+        eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
         if cfg.crop is not None:
             corners = select_crops(lr_full, cfg.crop, cfg.crops, cfg.crop_rule)
             lr = torch.cat([lr_full[..., y : y + cfg.crop, x : x + cfg.crop] for y, x in corners])
@@ -622,7 +622,6 @@ class Reconstructor:
             if deadline is not None and time.monotonic() > deadline:
                 return final
             y_cv = cv_luma(lr_full)
-            eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
             return (final, resized)[best_by_cv(y_cv, [final, resized], s, eps, tv_weight)]
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -646,12 +645,10 @@ class Reconstructor:
             and not (deadline is not None and time.monotonic() > deadline)
             and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
         ):
-            eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
             y_cv = cv_luma(lr_full)
             kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
             fallback = cfg.resize_check if used else None
         t_final = time.perf_counter()
-        eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
         if cfg.final == "tv":
             hr = tv_refine(
                 lr_full,
