@@ -13,7 +13,10 @@ kernel and of the resize filter (×1e5), the pick (``saved`` or the method), the
 gain over bicubic in dB of the saved kernel, of the resize filter and of the pick, then the
 LR image's blur score (:func:`kfops.reconstructor.lr_blur`) and the gain of the gated pick
 (``ReconConfig.resize_gate``: the pick where that score is below ``--gate``, else the saved
-kernel). The means and the numbers of switches are printed at the end.
+kernel), then the saved kernel's RMS radius (px) and the gain of the gated pick where that
+radius is below ``--max-radius`` × s/4, else the saved kernel
+(``ReconConfig.resize_max_radius``). The means and the numbers of switches are printed at
+the end.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from kfops import tv_refine
+from kfops.consensus import kernel_spread
 from kfops.kernel_check import cv_error, resize_candidate
 from kfops.kernels import RESIZE_METHODS
 from kfops.metrics import psnr_y
@@ -47,6 +51,13 @@ def main() -> None:
         default=cfg.resize_gate or 0.4,
         help="blur score below which the check may switch (default: the cpu preset's, or 0.4)",
     )
+    ap.add_argument(
+        "--max-radius",
+        type=float,
+        default=cfg.resize_max_radius or float("inf"),
+        help="RMS radius (HR px at ×4) from which the gated check keeps the saved kernel "
+        "(default: the cpu preset's, or none)",
+    )
     args = ap.parse_args()
     s = args.scale
     eps, tv = cfg.final_weights(s)
@@ -64,20 +75,23 @@ def main() -> None:
             pick = 1 if cv[1] < cv[0] else 0
             blur = lr_blur(lr)
             gated = pick if blur < args.gate else 0
-            row = (gains[0], gains[1], gains[pick], gains[gated], pick, gated)
-            rows.append(row)
+            radius = kernel_spread(k_est)
+            capped = gated if radius < args.max_radius * s / 4 else 0
+            rows.append((*gains, gains[pick], gains[gated], gains[capped], pick, gated, capped))
             line = (
                 f"{folder.name}\t{image}\t{kname}\t{cv[0] * 1e5:.3f}\t{cv[1] * 1e5:.3f}\t"
                 f"{('saved', args.method)[pick]}\t{gains[0]:+.3f}\t{gains[1]:+.3f}\t"
-                f"{gains[pick]:+.3f}\t{blur:.4f}\t{gains[gated]:+.3f}"
+                f"{gains[pick]:+.3f}\t{blur:.4f}\t{gains[gated]:+.3f}\t{radius:.2f}\t"
+                f"{gains[capped]:+.3f}"
             )
             emit_row(line, args.out)
     if rows:
-        mean = np.mean([r[:4] for r in rows], axis=0)
+        mean = np.mean([r[:5] for r in rows], axis=0)  # saved, filter, pick, gated, capped
         print(
             f"mean ({len(rows)} cases)\tsaved {mean[0]:+.3f}\t{args.method} {mean[1]:+.3f}\t"
-            f"rule {mean[2]:+.3f}\tswitched {sum(r[4] for r in rows)}\t"
-            f"gated {mean[3]:+.3f}\tswitched {sum(r[5] for r in rows)}"
+            f"rule {mean[2]:+.3f}\tswitched {sum(r[5] for r in rows)}\t"
+            f"gated {mean[3]:+.3f}\tswitched {sum(r[6] for r in rows)}\t"
+            f"capped {mean[4]:+.3f}\tswitched {sum(r[7] for r in rows)}"
         )
 
 

@@ -94,7 +94,9 @@ class ReconConfig:
     (None = as published); ``resize_gate`` g: that check only where the LR image is as
     sharp as a plain downscale can be, its blur score
     (:func:`kfops.blur_metric.blur_effect`, luma, 0 sharp to 1 blurred) below g (None =
-    wherever ``resize_check`` is set);
+    wherever ``resize_check`` is set); ``resize_max_radius`` R: nor where the estimate's RMS
+    radius (:func:`kfops.consensus.kernel_spread`) is R·s/4 HR pixels or more, a blur
+    larger than a plain downscale leaves (None = whatever the radius);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -150,6 +152,7 @@ class ReconConfig:
     kernel_radius_cv: bool = False
     resize_check: str | None = None
     resize_gate: float | None = None
+    resize_max_radius: float | None = None
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -348,6 +351,9 @@ class Reconstructor:
         gate = self.config.resize_gate
         if gate is not None and not (isinstance(gate, (int, float)) and 0 < gate <= 1):
             raise ValueError(f"resize_gate must be None or in (0, 1], got {gate!r}")
+        cap = self.config.resize_max_radius
+        if cap is not None and not (isinstance(cap, (int, float)) and 0 < cap < math.inf):
+            raise ValueError(f"resize_max_radius must be None or > 0, got {cap!r}")
         if self.config.resize_check not in (None, *RESIZE_METHODS):
             raise ValueError(
                 f"unknown resize_check {self.config.resize_check!r}; expected None or one of "
@@ -644,6 +650,10 @@ class Reconstructor:
             and not cfg.image_used
             and not (deadline is not None and time.monotonic() > deadline)
             and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
+            and (
+                cfg.resize_max_radius is None
+                or kernel_spread(kernel) < cfg.resize_max_radius * s / 4
+            )
         ):
             y_cv = cv_luma(lr_full)
             kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)

@@ -439,7 +439,7 @@ def test_kernel_radius_at_keeps_the_run_and_resizes_its_kernel(mode):
 
     lr, _ = _problem()
     prior = PatchPrior(hidden=8)
-    prior.fit(lr, steps=5, crop=16, progress=False)
+    prior.fit(lr, steps=5, crop=16, progress=False, generator=torch.Generator().manual_seed(0))
     res = {}
     for at in (0, 1):
         cfg = ReconConfig(mode=mode, kernel_radius_at=at, final="backproject", **TINY)
@@ -450,7 +450,9 @@ def test_kernel_radius_at_keeps_the_run_and_resizes_its_kernel(mode):
     assert sized.history == plain.history
     assert all(torch.equal(a, b) for a, b in zip(sized.kernel_path, plain.kernel_path, strict=True))
     first = kernel_spread(plain.kernel_path[0])
-    assert kernel_spread(sized.kernel) == pytest.approx(first, rel=0.02)
+    # these tiny runs' kernels fill their 8-tap grid, and resampling loses a little mass at
+    # its edge: within 3% over unseeded priors (1% for kernels inside their grid)
+    assert kernel_spread(sized.kernel) == pytest.approx(first, rel=0.05)
     ratio = first / kernel_spread(plain.kernel)
     assert ratio != 1
     assert torch.allclose(sized.kernel, dilate_kernel(plain.kernel, ratio))
@@ -741,6 +743,35 @@ def test_resize_gate_lets_the_check_run_only_below_the_lr_blur_score(monkeypatch
     for bad in (0, 1.5, "0.4"):
         with pytest.raises(ValueError, match="resize_gate"):
             Reconstructor(2, ReconConfig(resize_gate=bad))
+
+
+def test_resize_max_radius_skips_the_check_for_wide_estimates(monkeypatch):
+    """resize_max_radius R: the check runs only where the estimate's RMS radius is below
+    R·s/4 HR pixels; the run is unchanged."""
+    import kfops.reconstructor as rec
+    from kfops.consensus import kernel_spread
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    radii = []
+
+    def spy(y, kernel, scale, method, eps, tv):
+        radii.append(kernel_spread(kernel))
+        return kernel, False
+
+    monkeypatch.setattr(rec, "resize_fallback", spy)
+    runs = {}
+    for cap in (None, "above", "below"):
+        r = None if cap is None else radii[0] * 2 * (1.01 if cap == "above" else 0.99)
+        cfg = ReconConfig(final="backproject", resize_check="bicubic", resize_max_radius=r, **TINY)
+        runs[cap] = Reconstructor(2, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert len(radii) == 2 and radii[0] == radii[1] > 0  # None and "above" ran the check
+    assert runs["below"].history == runs[None].history
+    assert torch.equal(runs["below"].kernel, runs[None].kernel)
+    for bad in (0, -1.0, float("inf"), "5"):
+        with pytest.raises(ValueError, match="resize_max_radius"):
+            Reconstructor(2, ReconConfig(resize_max_radius=bad))
 
 
 def test_preset_overrides_apply_as_given_none_included():
