@@ -344,16 +344,13 @@ class Reconstructor:
             raise ValueError(
                 f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
             )
-        for name in ("final_noise_ref", "final_jpeg_ref"):
+        for name in ("final_noise_ref", "final_jpeg_ref", "resize_max_radius"):
             ref = getattr(self.config, name)
             if ref is not None and not (isinstance(ref, (int, float)) and 0 < ref < math.inf):
                 raise ValueError(f"{name} must be None or > 0, got {ref!r}")
         gate = self.config.resize_gate
         if gate is not None and not (isinstance(gate, (int, float)) and 0 < gate <= 1):
             raise ValueError(f"resize_gate must be None or in (0, 1], got {gate!r}")
-        cap = self.config.resize_max_radius
-        if cap is not None and not (isinstance(cap, (int, float)) and 0 < cap < math.inf):
-            raise ValueError(f"resize_max_radius must be None or > 0, got {cap!r}")
         if self.config.resize_check not in (None, *RESIZE_METHODS):
             raise ValueError(
                 f"unknown resize_check {self.config.resize_check!r}; expected None or one of "
