@@ -12,6 +12,7 @@ import os
 import torch
 
 from .errors import ResourceError
+from .reconstructor import phase2_pixels
 
 __all__ = ["available_bytes", "check_memory", "estimate_bytes"]
 
@@ -31,14 +32,13 @@ def estimate_bytes(
     image) and the final SR of the whole image (back-projection, possibly TV-refined),
     plus a fixed base."""
     h, w = lr_hw
-    if recon_config.crop is not None:
-        ph, pw = min(h, recon_config.crop), min(w, recon_config.crop)
+    cfg = recon_config
+    if cfg.crop is not None:
+        pixels = phase2_pixels(h, w, cfg.crop, cfg.crops, cfg.crop_fill)
     else:
-        ph, pw = h, w
-    width = prior_config.hidden + recon_config.unet_base
-    phase2 = ph * pw * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
-    if recon_config.crop is not None:
-        phase2 *= recon_config.crops
+        pixels = h * w
+    width = prior_config.hidden + cfg.unet_base
+    phase2 = pixels * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
     final = 0
     if recon_config.final == "tv":
         final = h * w * scale * scale * channels * TV_REFINE_BYTES

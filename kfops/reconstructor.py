@@ -55,7 +55,15 @@ from .ops import degrade
 from .sparsity import normalized_sparsity
 from .unet import UNet
 
-__all__ = ["ReconConfig", "Reconstructor", "ReconResult", "select_crop", "select_crops"]
+__all__ = [
+    "ReconConfig",
+    "Reconstructor",
+    "ReconResult",
+    "phase2_crops",
+    "phase2_pixels",
+    "select_crop",
+    "select_crops",
+]
 
 MODES = ("dip", "unet_only", "pd_unet", "full")
 FINALS = ("phase2", "backproject", "tv")
@@ -111,10 +119,11 @@ class ReconConfig:
     (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
     each costs a full run); ``crop`` an LR crop (pixels) on which the kernel is estimated
     (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops``
-    disjoint crops that share the kernel (a batch, :func:`select_crops`), or, with
-    ``crop_kernels='each'``, crops that each get a kernel model of their own (the same
-    U-Net and cost; the ``consensus`` rule picks among their kernels, as among restarts);
-    ``final`` =
+    disjoint crops that share the kernel (a batch, :func:`select_crops`); ``crop_fill``:
+    where fewer than ``crops`` fit, one crop of ⌈crop·√crops⌉ instead, as many LR pixels
+    as the crops would have had (:func:`phase2_crops`); or, with ``crop_kernels='each'``,
+    crops that each get a kernel model of their own (the same U-Net and cost; the
+    ``consensus`` rule picks among their kernels, as among restarts); ``final`` =
     'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
@@ -158,6 +167,7 @@ class ReconConfig:
     crop: int | None = None
     crop_rule: str = "energy"
     crops: int = 1
+    crop_fill: bool = False
     crop_kernels: str = "shared"
     kernel_term: str = "both"
     final: str = "phase2"
@@ -318,6 +328,30 @@ def select_crops(
     return corners
 
 
+def phase2_crops(
+    lr: torch.Tensor, size: int, n: int, rule: str = "energy", fill: bool = False
+) -> tuple[int, list[tuple[int, int]]]:
+    """(side, top-left corners) of the LR crops Phase 2 runs on: up to ``n`` disjoint
+    size×size crops (:func:`select_crops`), or, with ``fill`` and room for fewer than
+    ``n``, the best crop of side ⌈size·√n⌉, so that a small image gives Phase 2 as many LR
+    pixels as a large one (both clipped to the image)."""
+    corners = select_crops(lr, size, n, rule)
+    if fill and len(corners) < n:
+        size = math.ceil(size * math.sqrt(n))
+        corners = select_crops(lr, size, 1, rule)
+    return size, corners
+
+
+def phase2_pixels(h: int, w: int, size: int, n: int, fill: bool = False) -> int:
+    """An upper bound on the LR pixels of :func:`phase2_crops` for an h×w image, without
+    the image: the memory estimate's share of Phase 2."""
+    pixels = min(h, size) * min(w, size) * n
+    if fill:
+        side = math.ceil(size * math.sqrt(n))
+        pixels = max(pixels, min(h, side) * min(w, side))
+    return pixels
+
+
 class Reconstructor:
     """Runs Algorithm 1 on one LR image with a trained (frozen) :class:`PatchPrior`."""
 
@@ -404,8 +438,8 @@ class Reconstructor:
         noise_level = noise_sigma(lr_full) if cfg.final_noise_ref is not None else 0.0
         eps, tv_weight = cfg.final_weights(s, noise_level, jpeg_step)
         if cfg.crop is not None:
-            corners = select_crops(lr_full, cfg.crop, cfg.crops, cfg.crop_rule)
-            lr = torch.cat([lr_full[..., y : y + cfg.crop, x : x + cfg.crop] for y, x in corners])
+            side, corners = phase2_crops(lr_full, cfg.crop, cfg.crops, cfg.crop_rule, cfg.crop_fill)
+            lr = torch.cat([lr_full[..., y : y + side, x : x + side] for y, x in corners])
         else:
             lr = lr_full
         if min(lr.shape[-2:]) < 4:

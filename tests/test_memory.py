@@ -30,6 +30,18 @@ def test_estimate_grows_with_the_image_and_the_paper_preset_costs_more():
     )
 
 
+def test_estimate_counts_the_filled_crop_of_a_small_image():
+    prior = prior_config("cpu")
+    two = recon_config("cpu", crop_fill=False)
+    filled = recon_config("cpu", crop_fill=True)
+    # the bound does not know where the greedy choice puts the crops, so it takes the
+    # larger of one 57² crop and two 40² crops (3249 against 3200 LR pixels)
+    for hw in ((64, 64), (128, 128)):
+        with_fill = memory.estimate_bytes(hw, 3, 4, filled, prior)
+        without = memory.estimate_bytes(hw, 3, 4, two, prior)
+        assert without < with_fill < 1.02 * without
+
+
 def test_check_memory_refuses_with_the_numbers(monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda device: 2 * memory.GIB)
     memory.check_memory(memory.GIB, torch.device("cpu"), "job")

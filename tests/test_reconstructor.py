@@ -16,7 +16,14 @@ from kfops.kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from kfops.reconstructor import ReconConfig, Reconstructor, select_crop, select_crops
+from kfops.reconstructor import (
+    ReconConfig,
+    Reconstructor,
+    phase2_crops,
+    phase2_pixels,
+    select_crop,
+    select_crops,
+)
 from kfops.unet import UNet
 
 
@@ -146,6 +153,29 @@ def test_select_crops_are_disjoint_and_best_first():
         for v, u in corners[:i]:
             assert abs(y - v) >= 24 or abs(x - u) >= 24
     assert select_crops(img, 200, 3) == [(0, 0)]
+
+
+def test_crop_fill_gives_a_small_image_one_crop_with_the_pixels_of_all():
+    g = torch.Generator().manual_seed(0)
+    small = torch.rand(1, 3, 64, 64, generator=g)
+    assert phase2_crops(small, 40, 2) == (40, select_crops(small, 40, 2))
+    side, corners = phase2_crops(small, 40, 2, fill=True)
+    assert side == 57 and side * side >= 2 * 40 * 40 and len(corners) == 1
+    y, x = corners[0]
+    assert 0 <= y <= 64 - 57 and 0 <= x <= 64 - 57
+    # where the crops fit, fill changes nothing
+    wide = _stripes_and_texture()
+    assert phase2_crops(wide, 24, 2, fill=True) == (24, select_crops(wide, 24, 2))
+
+
+@pytest.mark.parametrize("fill", [False, True])
+def test_phase2_pixels_bounds_the_crops_for_any_image_size(fill):
+    g = torch.Generator().manual_seed(1)
+    for h, w in [(30, 30), (57, 90), (64, 64), (79, 81), (80, 40), (100, 64), (130, 130)]:
+        img = torch.rand(1, 3, h, w, generator=g)
+        side, corners = phase2_crops(img, 40, 2, fill=fill)
+        used = sum(min(h - y, side) * min(w - x, side) for y, x in corners)
+        assert used <= phase2_pixels(h, w, 40, 2, fill), (h, w)
 
 
 def test_several_crops_share_one_kernel():
