@@ -12,7 +12,8 @@ cached under ``--priors``); run r is seeded r, and its kernel path is cached und
 final kernel as it is), ΔPSNR dB over bicubic, NCC, spread px, true spread px. The mean
 per m is printed at the end (of the rows written by this call). ``--cv M`` adds the row
 ``cvM``: the m = M kernel where cross-validation prefers it to the final kernel, else the
-final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns).
+final kernel (what ``ReconConfig(kernel_radius_at=M, kernel_radius_cv=True)`` returns);
+``--cv 2,5`` adds ``cv2`` and ``cv5``, the first M is the one the options below use.
 ``--factors 0.7,0.85,1.2`` adds the rows ``xF`` (the final kernel made F× wider) and, with
 ``--cv``, ``cvall``: the kernel of least CV error among the final one, the m = M one and
 the ``xF`` ones, in that order. ``--save DIR`` keeps run 1's preset kernel for
@@ -43,7 +44,13 @@ from .phase2_restarts import case_parser, case_setup
 
 def main() -> None:
     ap = case_parser(__doc__, "kernel_radius.tsv", runs=1)
-    ap.add_argument("--cv", type=int, default=0, metavar="M", help="add the CV-checked m = M row")
+    ap.add_argument(
+        "--cv",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[],
+        metavar="M[,M...]",
+        help="add the CV-checked m = M rows (the first one is --save's, --tail's and cvall's)",
+    )
     ap.add_argument(
         "--save",
         type=Path,
@@ -64,6 +71,7 @@ def main() -> None:
             help=f"add rows for {what}",
         )
     args = ap.parse_args()
+    cv = args.cv[0] if args.cv else 0
     s = 4
     cfg, eps, tv_weight, overrides, tag = case_setup(args, s)
     totals: dict[str, list[float]] = collections.defaultdict(list)
@@ -94,26 +102,29 @@ def main() -> None:
             }
             scaled = [dilate_kernel(final, f) for f in args.factors]
             kernels |= {f"x{f:g}": k for f, k in zip(args.factors, scaled, strict=True)}
-            if args.cv:
+            if cv:
                 # each kernel scored once; the least error wins, the first on ties (best_by_cv)
                 y = cv_luma(lr)
-                every = [final, kernels[str(args.cv)], *scaled]
+                every = [final, *(kernels[str(m)] for m in args.cv), *scaled]
                 errors = [cv_error(y, k, s, eps, tv_weight) for k in every]
-                kernels[f"cv{args.cv}"] = every[errors.index(min(errors[:2]))]
+                for i, m in enumerate(args.cv, start=1):
+                    kernels[f"cv{m}"] = every[0] if errors[0] <= errors[i] else every[i]
                 if scaled:
-                    kernels["cvall"] = every[errors.index(min(errors))]
+                    # among the final kernel, the first m's and the scaled ones
+                    pool = [0, 1, *range(1 + len(args.cv), len(every))]
+                    kernels["cvall"] = every[min(pool, key=lambda i: (errors[i], i))]
             for j in args.tail:
                 mean = path[-j:].mean(0)
                 kernels[f"tail{j}"] = mean = mean / mean.sum()
-                if args.cv:
-                    factor = radius_factor(path[args.cv - 1], mean)
+                if cv:
+                    factor = radius_factor(path[cv - 1], mean)
                     if factor is not None:
                         pair = [mean, dilate_kernel(mean, factor)]
                         mean = pair[best_by_cv(y, pair, s, eps, tv_weight)]
-                    kernels[f"tail{j}+cv{args.cv}"] = mean
+                    kernels[f"tail{j}+cv{cv}"] = mean
             if args.save is not None and r == 1:
                 args.save.mkdir(parents=True, exist_ok=True)
-                chosen = kernels[f"cv{args.cv}"] if args.cv else final
+                chosen = kernels[f"cv{cv}"] if cv else final
                 np.save(args.save / f"{image}__{kname}.npy", chosen.double().numpy())
             for m, k in kernels.items():
                 sr = tv_refine(lr, k, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
