@@ -374,10 +374,11 @@ class Reconstructor:
             raise ValueError(
                 f"t_end must be below t_start, got {self.config.t_end} >= {self.config.t_start}"
             )
-        if not isinstance(self.config.kernel_radius_cv, bool):
-            raise ValueError(
-                f"kernel_radius_cv must be True or False, got {self.config.kernel_radius_cv!r}"
-            )
+        for name in ("kernel_radius_cv", "crop_fill"):
+            if not isinstance(getattr(self.config, name), bool):
+                raise ValueError(
+                    f"{name} must be True or False, got {getattr(self.config, name)!r}"
+                )
         for name in ("final_noise_ref", "final_jpeg_ref", "resize_max_radius"):
             ref = getattr(self.config, name)
             if ref is not None and not (isinstance(ref, (int, float)) and 0 < ref < math.inf):

@@ -141,6 +141,8 @@ def test_unknown_final_step_or_crop_rule_is_refused():
         Reconstructor(2, ReconConfig(crop_rule="random"))
     with pytest.raises(ValueError, match="crops"):
         Reconstructor(2, ReconConfig(crops=0))
+    with pytest.raises(ValueError, match="crop_fill"):
+        Reconstructor(2, ReconConfig(crop_fill=1))
 
 
 def test_select_crops_are_disjoint_and_best_first():
