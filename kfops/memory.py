@@ -40,9 +40,9 @@ def estimate_bytes(
     width = prior_config.hidden + cfg.unet_base
     phase2 = pixels * scale * scale * PHASE2_BYTES_PER_CHANNEL * width
     final = 0
-    if recon_config.final == "tv":
+    if cfg.final == "tv":
         final = h * w * scale * scale * channels * TV_REFINE_BYTES
-    elif recon_config.crop is not None or recon_config.final == "backproject":
+    elif cfg.crop is not None or cfg.final == "backproject":
         final = h * w * scale * scale * channels * BACKPROJECT_BYTES
     crop = min(prior_config.crop, h) * min(prior_config.crop, w)
     phase1 = crop * PHASE2_BYTES_PER_CHANNEL * prior_config.hidden * prior_config.batch

@@ -337,7 +337,7 @@ def phase2_crops(
     pixels as a large one (both clipped to the image)."""
     corners = select_crops(lr, size, n, rule)
     if fill and len(corners) < n:
-        size = math.ceil(size * math.sqrt(n))
+        size = _filled_side(size, n)
         corners = select_crops(lr, size, 1, rule)
     return size, corners
 
@@ -347,9 +347,14 @@ def phase2_pixels(h: int, w: int, size: int, n: int, fill: bool = False) -> int:
     the image: the memory estimate's share of Phase 2."""
     pixels = min(h, size) * min(w, size) * n
     if fill:
-        side = math.ceil(size * math.sqrt(n))
+        side = _filled_side(size, n)
         pixels = max(pixels, min(h, side) * min(w, side))
     return pixels
+
+
+def _filled_side(size: int, n: int) -> int:
+    """The side of one square crop with at least the pixels of ``n`` size×size crops."""
+    return math.ceil(size * math.sqrt(n))
 
 
 class Reconstructor:
