@@ -10,7 +10,9 @@ under ``--priors``, shared with phase2_ablation); run r is Phase 2 with the gene
 seeded r (``--runs`` of them), its kernel cached under ``--kernels``. Rows are appended to
 ``--out`` (tab-separated: image, kernel, candidate, ΔPSNR dB, NCC, spread px), then the
 mean of every candidate over the cases is printed, with ``single`` (the mean of the runs:
-what one run gives on average) and ``best`` (the best run: an oracle). ``--set KEY=VALUE``
+what one run gives on average), ``best`` (the best run: an oracle) and ``average`` (the
+pixel-wise mean of the runs' final-step images, each made with its own kernel; its row
+leaves NCC and spread empty). ``--set KEY=VALUE``
 overrides a field of the cpu preset's Phase 2 (e.g. ``--set steps=6 --set iters=8`` for
 shorter runs); the kernels of such runs are cached apart, under a name that lists the
 overrides.
@@ -35,6 +37,9 @@ from kfops.reconstructor import Reconstructor
 
 from .phase2_ablation import cached_prior, config_digest, dev_case
 from .rows import emit_row
+
+# the rules that pick or combine a kernel; ``average`` (the images' mean) is scored apart
+KERNEL_RULES = tuple(rule for rule in CONSENSUS_RULES if rule != "average")
 
 
 def case_parser(doc: str, out: str, runs: int) -> argparse.ArgumentParser:
@@ -94,25 +99,31 @@ def main() -> None:
             runs.append(torch.from_numpy(np.load(path)).float())
         runs = pad_alike(runs)  # the size check may have resampled them to different sizes
         candidates = {f"run{r + 1}": est for r, est in enumerate(runs)}
-        for rule in CONSENSUS_RULES:
+        for rule in KERNEL_RULES:
             candidates[rule] = consensus_kernel(runs, rule)[0]
         base = psnr_y(bicubic_upsample(lr, s).clamp(0, 1), hr)
         gains: dict[str, float] = {}
         by_kernel: dict[int, float] = {}  # widest and medoid return one of the runs' kernels
+        outputs: list[torch.Tensor] = []
         for name, est in candidates.items():
             if id(est) not in by_kernel:
                 sr = tv_refine(lr, est, s, tv_weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 by_kernel[id(est)] = psnr_y(sr, hr) - base
+                if name.startswith("run"):
+                    outputs.append(sr)
             gains[name] = by_kernel[id(est)]
             ncc = kernel_ncc(est.double(), k.double())
             line = (
                 f"{image}\t{kname}\t{name}\t{gains[name]:+.3f}\t{ncc:.3f}\t{kernel_spread(est):.2f}"
             )
             emit_row(line, args.out)
+        average = psnr_y(torch.stack(outputs).mean(0), hr) - base
+        emit_row(f"{image}\t{kname}\taverage\t{average:+.3f}\t\t", args.out)
+        totals["average"].append(average)
         run_gains = [gains[f"run{r}"] for r in range(1, args.runs + 1)]
         totals["single"].append(sum(run_gains) / len(run_gains))
         totals["best"].append(max(run_gains))
-        for rule in CONSENSUS_RULES:
+        for rule in KERNEL_RULES:
             totals[rule].append(gains[rule])
     print("mean gain over bicubic (dB):")
     for name, values in totals.items():

@@ -19,7 +19,10 @@ Rules (all need no ground truth):
 - ``medoid``: the estimate with the largest summed normalised correlation ⟨kᵢ, kⱼ⟩ /
   (‖kᵢ‖ ‖kⱼ‖) with the others — the one the other runs agree with most;
 - ``mean``: the pixel-wise mean;
-- ``median``: the pixel-wise median (robust to one run that went astray), renormalised.
+- ``median``: the pixel-wise median (robust to one run that went astray), renormalised;
+- ``average``: no one kernel: :class:`kfops.Reconstructor` runs the final step with every
+  run's kernel and averages the HR images (their mean squared error is never above the mean
+  of theirs); the kernel reported is the medoid.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from .kernels import center_of_mass
 
 __all__ = ["CONSENSUS_RULES", "agreement", "consensus_kernel", "kernel_spread"]
 
-CONSENSUS_RULES = ("widest", "medoid", "mean", "median")
+CONSENSUS_RULES = ("widest", "medoid", "mean", "median", "average")
 
 
 def kernel_spread(kernel: torch.Tensor) -> float:
@@ -60,7 +63,7 @@ def agreement(kernels: list[torch.Tensor]) -> torch.Tensor:
 def consensus_kernel(kernels: list[torch.Tensor], rule: str = "widest") -> tuple[torch.Tensor, int]:
     """(kernel summing to 1, index of the run whose Phase-2 image goes with it) from R ≥ 1
     same-size (K, K) estimates: the chosen run for ``widest`` and ``medoid``, the medoid
-    for ``mean`` and ``median``."""
+    for ``mean``, ``median`` and ``average`` (which returns the medoid's kernel)."""
     if rule not in CONSENSUS_RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; expected one of {CONSENSUS_RULES}")
     if not kernels:
@@ -73,7 +76,7 @@ def consensus_kernel(kernels: list[torch.Tensor], rule: str = "widest") -> tuple
         index = max(range(len(kernels)), key=lambda i: kernel_spread(kernels[i]))
         return kernels[index], index
     index = int(agreement(kernels).sum(1).argmax())
-    if rule == "medoid":
+    if rule in ("medoid", "average"):
         return kernels[index], index
     stack = torch.stack(kernels)
     combined = stack.mean(0) if rule == "mean" else stack.median(0).values

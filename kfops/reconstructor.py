@@ -116,15 +116,16 @@ class ReconConfig:
     timesteps would take; a run whose image is not kept stops there instead); ``restarts``
     the number of independent runs of Algorithm 1 (fresh networks, fresh noise, drawn in
     turn from the generator) whose kernels are combined by the ``consensus`` rule
-    (:func:`kfops.consensus.consensus_kernel`) before the final step (1 = as published;
-    each costs a full run); ``crop`` an LR crop (pixels) on which the kernel is estimated
-    (None = the whole image), chosen by ``crop_rule`` (:func:`select_crop`), or ``crops``
-    disjoint crops that share the kernel (a batch, :func:`select_crops`); ``crop_fill``:
-    where fewer than ``crops`` fit, one crop of ⌈crop·√crops⌉ instead, as many LR pixels
-    as the crops would have had (:func:`phase2_crops`); or, with ``crop_kernels='each'``,
-    crops that each get a kernel model of their own (the same U-Net and cost; the
-    ``consensus`` rule picks among their kernels, as among restarts); ``final`` =
-    'phase2' (return the Phase-2 image; needs crop=None),
+    (:func:`kfops.consensus.consensus_kernel`) before the final step, or, with
+    ``consensus='average'``, whose final images (each made with its own kernel, after its
+    own resize check) are averaged (1 = as published; each costs a full run); ``crop`` an LR
+    crop (pixels) on which the kernel is estimated (None = the whole image), chosen by
+    ``crop_rule`` (:func:`select_crop`), or ``crops`` disjoint crops that share the kernel (a
+    batch, :func:`select_crops`); ``crop_fill``: where fewer than ``crops`` fit, one crop of
+    ⌈crop·√crops⌉ instead, as many LR pixels as the crops would have had (:func:`phase2_crops`);
+    or, with ``crop_kernels='each'``, crops that each get a kernel model of their own (the same
+    U-Net and cost; the ``consensus`` rule picks among their kernels, as among restarts);
+    ``final`` = 'phase2' (return the Phase-2 image; needs crop=None),
     'backproject' (SR of the whole image with the estimated kernel, Tikhonov damping
     ``final_eps``: an estimated kernel is uncertain, so it is damped 10× more than
     back-projection's default for a known kernel) or 'tv' (that back-projection refined
@@ -678,41 +679,78 @@ class Reconstructor:
         padded = pad_alike([k for k, _ in runs])
         runs = [(k, o) for k, (_, o) in zip(padded, runs, strict=True)]
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
-        out = runs[chosen][1]
         if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
-        fallback = None
-        if (
-            cfg.resize_check is not None
-            and not cfg.image_used
-            and not (deadline is not None and time.monotonic() > deadline)
-            and (cfg.resize_gate is None or lr_blur(lr_full) < cfg.resize_gate)
-            and (
-                cfg.resize_max_radius is None
-                or kernel_spread(kernel) < cfg.resize_max_radius * s / 4
-            )
-        ):
+        blur: list[float] = []  # the LR image's blur score, computed once when needed
+
+        def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None]:
+            """``kernel`` after the resize check, where it applies, and the method whose
+            filter replaced it (else None)."""
+            if (
+                cfg.resize_check is None
+                or cfg.image_used
+                or (deadline is not None and time.monotonic() > deadline)
+                or (
+                    cfg.resize_max_radius is not None
+                    and kernel_spread(kernel) >= cfg.resize_max_radius * s / 4
+                )
+            ):
+                return kernel, None
+            if cfg.resize_gate is not None:
+                if not blur:
+                    blur.append(lr_blur(lr_full))
+                if blur[0] >= cfg.resize_gate:
+                    return kernel, None
             y_cv = cv_luma(lr_full)
             kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
-            fallback = cfg.resize_check if used else None
+            return kernel, (cfg.resize_check if used else None)
+
+        def final_image(kernel: torch.Tensor, first: int, total: int) -> torch.Tensor:
+            """The final step with ``kernel``; its progress counted from ``first`` of
+            ``total`` steps."""
+            if cfg.final == "tv":
+
+                def shown(done: int, _iters: int) -> None:
+                    final_progress(first + done, total)
+
+                return tv_refine(
+                    lr_full,
+                    kernel,
+                    s,
+                    tv_weight,
+                    cfg.final_iters,
+                    eps=eps,
+                    step=cfg.final_lr,
+                    deadline=deadline,
+                    progress=None if final_progress is None else shown,
+                )
+            return backproject(lr_full, kernel.to(lr_full.dtype), s, eps=eps)
+
+        # ``average``: the final step with every run's kernel, the images averaged
+        averaged = cfg.consensus == "average" and len(runs) > 1
         t_final = time.perf_counter()
-        if cfg.final == "tv":
-            hr = tv_refine(
-                lr_full,
-                kernel,
-                s,
-                tv_weight,
-                cfg.final_iters,
-                eps=eps,
-                step=cfg.final_lr,
-                deadline=deadline,
-                progress=final_progress,
-            )
-        elif cfg.final == "backproject" or cfg.crop is not None:
-            hr = backproject(lr_full, kernel.to(lr_full.dtype), s, eps=eps)
-        else:  # the Phase-2 image itself: no final step
-            hr = from_model(out.detach()).clamp(0, 1)
-            t_final = None
+        if cfg.image_used:  # the Phase-2 image itself: no final step
+            outs = [o for _, o in runs] if averaged else [runs[chosen][1]]
+            hr = from_model(torch.stack(outs).mean(0).detach()).clamp(0, 1)
+            fallback, t_final = None, None
+        elif averaged:
+            order = [chosen, *(i for i in range(len(runs)) if i != chosen)]
+            total_steps = len(runs) * cfg.final_iters
+            hr_sum, n = None, 0
+            for i in order:  # the medoid first: past the deadline, the images made so far
+                if n and deadline is not None and time.monotonic() > deadline:
+                    break
+                k_i, used = checked(runs[i][0])
+                if i == chosen:
+                    kernel, fallback = k_i, used
+                image = final_image(k_i, n * cfg.final_iters, total_steps)
+                hr_sum = image if hr_sum is None else hr_sum.add_(image)
+                n += 1
+            hr = hr_sum.div_(n)
+        else:
+            kernel, fallback = checked(kernel)
+            t_final = time.perf_counter()
+            hr = final_image(kernel, 0, cfg.final_iters)
         if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
             raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         t_end = time.perf_counter()

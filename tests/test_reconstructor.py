@@ -16,6 +16,7 @@ from kfops.kernel_inr import (
     make_kernel_model,
     target_center,
 )
+from kfops.nonblind import tv_refine
 from kfops.reconstructor import (
     ReconConfig,
     Reconstructor,
@@ -443,6 +444,36 @@ def test_restarts_run_independently_and_combine_their_kernels(final):
         Reconstructor(2, ReconConfig(restarts=0))
     with pytest.raises(ValueError, match="consensus"):
         Reconstructor(2, ReconConfig(consensus="vote"))
+
+
+def test_average_consensus_averages_the_final_images_of_every_run():
+    """consensus='average': the final step runs with every run's kernel and the output is
+    the mean of those images; the kernel reported is the medoid's; the final progress counts
+    the steps of all runs once, in order."""
+    from kfops.consensus import consensus_kernel
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    cfg = ReconConfig(restarts=3, consensus="average", final="tv", crop=16, final_iters=3, **TINY)
+    shown: list[tuple[int, int]] = []
+    res = Reconstructor(2, cfg).run(
+        lr,
+        prior,
+        generator=torch.Generator().manual_seed(2),
+        final_progress=lambda done, total: shown.append((done, total)),
+    )
+    eps, weight = cfg.final_weights(2)
+    images = [
+        tv_refine(lr, k, 2, weight, cfg.final_iters, eps=eps, step=cfg.final_lr)
+        for k in res.estimates
+    ]
+    assert len(images) == 3 and not torch.allclose(images[0], images[1], atol=1e-4)
+    torch.testing.assert_close(res.hr, torch.stack(images).mean(0), atol=1e-5, rtol=0)
+    _, medoid = consensus_kernel(res.estimates, "average")
+    assert torch.equal(res.kernel, res.estimates[medoid])
+    assert [d for d, _ in shown] == sorted(d for d, _ in shown)
+    assert {t for _, t in shown} == {9} and shown[-1] == (9, 9)
 
 
 def test_a_restart_cut_short_by_the_deadline_is_dropped(monkeypatch):
