@@ -57,20 +57,29 @@ def refit(lr: torch.Tensor, k: torch.Tensor, rounds: int, cfg: ReconConfig) -> t
     y = rgb_to_y(lr)
     for _ in range(rounds):
         x = rgb_to_y(tv_refine(lr, k, 4, cfg.final_tv, cfg.final_iters, step=cfg.final_lr))
-        logit = k.clamp_min(1e-8).log().clone().requires_grad_(True)
-        opt = torch.optim.Adam([logit], lr=0.02)
-        for _ in range(150):
-            kk = torch.softmax(logit.flatten(), 0).view_as(k)
-            loss = (degrade(x, kk, 4, "reflect", check_values=False) - y).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        k = torch.softmax(logit.detach().flatten(), 0).view_as(k)
+        k = fit_taps(
+            k, lambda kk, x=x: (degrade(x, kk, 4, "reflect", check_values=False) - y).pow(2).mean()
+        )
     return k
 
 
+def fit_taps(k: torch.Tensor, loss_of) -> torch.Tensor:
+    """The kernel (softmax taps, so non-negative and summing to 1), started from ``k``,
+    that minimises the scalar ``loss_of(kernel)``: 150 Adam steps at 0.02."""
+    logit = k.clamp_min(1e-8).log().clone().requires_grad_(True)
+    opt = torch.optim.Adam([logit], lr=0.02)
+    for _ in range(150):
+        loss = loss_of(torch.softmax(logit.flatten(), 0).view_as(k))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return torch.softmax(logit.detach().flatten(), 0).view_as(k)
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, 1, H, W), reflect-padded."""
+    """Separable Gaussian blur of (B, 1, H, W), reflect-padded (the shock filter's
+    pre-smoothing: a separable pass, where ``degrade(x, gaussian(7, σ), 1)`` rounds
+    differently and the filter's sign() turns that into other results)."""
     r = int(3 * sigma + 0.5)
     t = torch.arange(-r, r + 1, dtype=x.dtype)
     g = torch.exp(-(t**2) / (2 * sigma**2))
@@ -112,19 +121,14 @@ def edge_refit(
         mag = (gx**2 + gy**2).sqrt()
         keep = (mag >= torch.quantile(mag.flatten(), 0.9)).to(x.dtype)
         gx, gy = gx * keep, gy * keep
-        logit = k.clamp_min(1e-8).log().clone().requires_grad_(True)
-        opt = torch.optim.Adam([logit], lr=0.02)
-        for _ in range(150):
-            kk = torch.softmax(logit.flatten(), 0).view_as(k)
+
+        def edge_loss(kk: torch.Tensor, gx=gx, gy=gy) -> torch.Tensor:
             px = degrade(gx, kk, s, "zeros", check_values=False)[..., :, 1:]
             py = degrade(gy, kk, s, "zeros", check_values=False)[..., 1:, :]
-            loss = (px - dyx)[..., c:-c, c:-c].pow(2).mean() + (py - dyy)[..., c:-c, c:-c].pow(
-                2
-            ).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        k = torch.softmax(logit.detach().flatten(), 0).view_as(k)
+            ex, ey = (px - dyx)[..., c:-c, c:-c], (py - dyy)[..., c:-c, c:-c]
+            return ex.pow(2).mean() + ey.pow(2).mean()
+
+        k = fit_taps(k, edge_loss)
     return k
 
 

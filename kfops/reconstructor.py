@@ -25,6 +25,7 @@ Ablations (paper Tables 3–4): ``mode`` = ``dip`` (U-Net on fixed noise, no dif
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -658,6 +659,11 @@ class Reconstructor:
                 kernels.append(kernel)
             return kernels, out.detach(), stopped
 
+        # the image both kernel checks score on, and the blur score of the resize gate: each
+        # computed once, when first needed (not at all when no check runs)
+        cv_image = functools.cache(lambda: cv_luma(lr_full))
+        blur_score = functools.cache(lambda: lr_blur(lr_full))
+
         def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
             """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it
             predicts held-out LR pixels worse than ``final``."""
@@ -665,8 +671,7 @@ class Reconstructor:
                 return resized
             if deadline is not None and time.monotonic() > deadline:
                 return final
-            y_cv = cv_luma(lr_full)
-            return (final, resized)[best_by_cv(y_cv, [final, resized], s, eps, tv_weight)]
+            return (final, resized)[best_by_cv(cv_image(), [final, resized], s, eps, tv_weight)]
 
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
         for _ in range(cfg.restarts):
@@ -681,7 +686,6 @@ class Reconstructor:
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
         if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
-        blur: list[float] = []  # the LR image's blur score, computed once when needed
 
         def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None]:
             """``kernel`` after the resize check, where it applies, and the method whose
@@ -696,13 +700,9 @@ class Reconstructor:
                 )
             ):
                 return kernel, None
-            if cfg.resize_gate is not None:
-                if not blur:
-                    blur.append(lr_blur(lr_full))
-                if blur[0] >= cfg.resize_gate:
-                    return kernel, None
-            y_cv = cv_luma(lr_full)
-            kernel, used = resize_fallback(y_cv, kernel, s, cfg.resize_check, eps, tv_weight)
+            if cfg.resize_gate is not None and blur_score() >= cfg.resize_gate:
+                return kernel, None
+            kernel, used = resize_fallback(cv_image(), kernel, s, cfg.resize_check, eps, tv_weight)
             return kernel, (cfg.resize_check if used else None)
 
         def final_image(kernel: torch.Tensor, first: int, total: int) -> torch.Tensor:
@@ -728,12 +728,12 @@ class Reconstructor:
 
         # ``average``: the final step with every run's kernel, the images averaged
         averaged = cfg.consensus == "average" and len(runs) > 1
-        t_final = time.perf_counter()
         if cfg.image_used:  # the Phase-2 image itself: no final step
             outs = [o for _, o in runs] if averaged else [runs[chosen][1]]
             hr = from_model(torch.stack(outs).mean(0).detach()).clamp(0, 1)
             fallback, t_final = None, None
         elif averaged:
+            t_final = time.perf_counter()
             order = [chosen, *(i for i in range(len(runs)) if i != chosen)]
             total_steps = len(runs) * cfg.final_iters
             hr_sum, n = None, 0
