@@ -3,11 +3,11 @@
 # installed (nothing is fetched): in order of importance,
 #   1. builds the CUDA extension in place and checks that its CUDA kernels are registered;
 #   2. runs the CUDA tests (tests/test_cuda.py);
-#   3. the degradation speed suite on CUDA (fused ops against cuDNN and FFT compositions);
-#   4. `kf upscale --device cuda --preset cpu` on the bundled example, with a report;
+#   3. `kf upscale --device cuda --preset cpu` on the bundled example, with a report;
+#   4. the degradation speed suite on CUDA (fused ops against cuDNN and FFT compositions);
 #   5. benchmarks.gpu_paper on the cases packed in $CASES (the paper preset's cost per
 #      phase, one full-scale Phase 2, the cpu preset beside it);
-#   6. the whole test suite with the GPU present, in the time that is left.
+#   6. the test suite ($SUITE, default all) with the GPU present, in the time that is left.
 # Each stage has a time limit and the whole ends within $BUDGET seconds (default 540).
 # Logs go to $OUT (default ./gpu_check_out), at most 7 files.
 #   python -m benchmarks.gpu_paper --pack zebra/levin_k2 --cases .gpu/cases.pt   # beforehand
@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_check_out}
 CASES=${CASES:-.gpu/cases.pt}
 BUDGET=${BUDGET:-540}
+SUITE=${SUITE:-tests}          # what stage 6 runs
+PAPER_SECONDS=${PAPER_SECONDS:-180}  # Phase-2 limit of stage 5 (0 skips the stage)
 PY=${PY:-python3}
 mkdir -p "$OUT"
 KFOPS_CACHE=$(mktemp -d)
@@ -60,20 +62,25 @@ $PY -c "import pytest_timeout" 2>/dev/null && PYTEST+=(--timeout 120)
   stage cuda_tests 120 "${PYTEST[@]}" tests/test_cuda.py tests/test_degrade_ops.py tests/test_tv_op.py
 } > "$OUT/tests.log" 2>&1
 
-stage bench_cuda 150 "${PYTEST[@]}" benchmarks/test_bench_degrade.py -k cuda \
-  --benchmark-json "$OUT/bench.json" --benchmark-columns=min,mean,stddev,rounds \
-  > "$OUT/bench.log" 2>&1
-
 {
   stage kf_upscale_cuda 150 $PY -m kfcli.main upscale examples/butterfly.png -s 4 \
     -o /tmp/sr_cuda.png --device cuda --preset cpu --report "$OUT/report.png" \
     --save-kernel /tmp/kernel_cuda.npy
   $PY -c "import numpy as np; k = np.load('/tmp/kernel_cuda.npy'); print('kernel', k.shape, k.sum())"
-  stage gpu_paper 330 $PY -m benchmarks.gpu_paper --cases "$CASES" --prior-seconds 45 \
-    --phase2-seconds 180 --out "$OUT/paper.jsonl"
 } > "$OUT/run.log" 2>&1
 
+stage bench_cuda 150 "${PYTEST[@]}" benchmarks/test_bench_degrade.py -k cuda \
+  --benchmark-json "$OUT/bench.json" --benchmark-columns=min,mean,stddev,rounds \
+  > "$OUT/bench.log" 2>&1
+
 {
-  stage test_suite 300 "${PYTEST[@]}" tests
+  if ((PAPER_SECONDS > 0)); then
+    stage gpu_paper $((PAPER_SECONDS + 150)) $PY -m benchmarks.gpu_paper --cases "$CASES" \
+      --prior-seconds 45 --phase2-seconds "$PAPER_SECONDS" --out "$OUT/paper.jsonl"
+  fi
+} >> "$OUT/run.log" 2>&1
+
+{
+  stage test_suite 300 "${PYTEST[@]}" $SUITE
 } >> "$OUT/tests.log" 2>&1
 echo "done at ${SECONDS}s" >> "$OUT/run.log"

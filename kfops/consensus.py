@@ -44,8 +44,8 @@ def kernel_spread(kernel: torch.Tensor) -> float:
     k = kernel.detach().double()
     k = k / k.sum()
     cy, cx = center_of_mass(k)
-    ys = torch.arange(k.shape[-2], dtype=k.dtype)[:, None]
-    xs = torch.arange(k.shape[-1], dtype=k.dtype)[None, :]
+    ys = torch.arange(k.shape[-2], dtype=k.dtype, device=k.device)[:, None]
+    xs = torch.arange(k.shape[-1], dtype=k.dtype, device=k.device)[None, :]
     return float((k * ((ys - cy) ** 2 + (xs - cx) ** 2)).sum().clamp_min(0).sqrt())
 
 

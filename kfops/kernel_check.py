@@ -43,7 +43,7 @@ def masked_fit(
     where ``mask`` (1, 1, h, w) is 1: bicubic start (held-out pixels filled by their kept
     neighbours' mean), ``cg`` conjugate-gradient steps on (AᵀMA + eps) d = AᵀM(y − A x₀),
     then ``iters`` Adam steps on the masked data term plus ``tv`` × Charbonnier TV."""
-    k = kernel.to(y.dtype)
+    k = kernel.to(y)
 
     def A(x: torch.Tensor) -> torch.Tensor:
         return degrade(x, k, scale, "reflect", check_values=False)
@@ -86,7 +86,7 @@ def cv_error(
         mask = checkerboard(*y.shape[-2:], parity).to(y)
         x = masked_fit(y, mask, kernel, scale, eps, tv)
         held = (1 - mask)[inner]
-        err = (degrade(x, kernel.to(y.dtype), scale, "reflect") - y)[inner]
+        err = (degrade(x, kernel.to(y), scale, "reflect") - y)[inner]
         total += float((held * err * err).sum())
         count += float(held.sum()) * y.shape[1]
     return total / count

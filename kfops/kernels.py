@@ -461,7 +461,7 @@ def dilate_kernel(k: torch.Tensor, factor: float) -> torch.Tensor:
     size = []
     for dim, n in ((0, kh), (1, kw)):
         marginal = k64.sum(1 - dim)
-        pos = torch.arange(n, dtype=torch.float64)
+        pos = torch.arange(n, dtype=torch.float64, device=k.device)
         var = float((marginal * (pos - (marginal * pos).sum()) ** 2).sum())
         # resize_kernel: var_new = s² (var + 1/6) + 1/12; want factor² · var
         scale = math.sqrt(max(factor**2 * var - 1 / 12, 1e-6) / (var + 1 / 6))

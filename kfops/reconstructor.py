@@ -240,7 +240,8 @@ class ReconConfig:
 
 @dataclass
 class ReconResult:
-    """hr: (1, C, s·h, s·w) in [0, 1]; kernel: (K, K) summing to 1; history: loss per
+    """hr: (1, C, s·h, s·w) in [0, 1], on the image's device; kernel: (K, K) summing to 1,
+    on the CPU (as are ``estimates`` and ``kernel_path``); history: loss per
     iteration; seconds: wall time of Phase 2, final step included; final_seconds: that of
     the final step (back-projection or TV refinement of the whole image; 0 when the
     Phase-2 image is returned as it is); estimates: the kernel of every run that counted
@@ -318,6 +319,7 @@ def select_crops(
         score = (a + c)[0, 0]
     else:
         score = (0.5 * (a + c) - torch.sqrt(0.25 * (a - c) ** 2 + b * b))[0, 0]
+    score = score.cpu()  # a small map: the greedy selection runs on the CPU
     ys = (torch.arange(score.shape[0]) * stride).clamp(max=max(h - size, 0))
     xs = (torch.arange(score.shape[1]) * stride).clamp(max=max(w - size, 0))
     corners: list[tuple[int, int]] = []
@@ -587,7 +589,7 @@ class Reconstructor:
 
             def mark() -> None:
                 with torch.no_grad():
-                    path.append(kmodel().detach())
+                    path.append(kmodel().detach().cpu())
 
             if cfg.mode == "dip":
                 z = noise(x0_prev.shape) * 0.1
@@ -646,8 +648,8 @@ class Reconstructor:
                     if stopped:
                         break
                     mark()
-            with torch.no_grad():
-                finals = list(kmodel().detach().reshape(-1, ksize, ksize))
+            with torch.no_grad():  # kernels are small: checked and combined on the CPU
+                finals = list(kmodel().detach().cpu().reshape(-1, ksize, ksize))
             m = cfg.kernel_radius_at
             kernels = []
             for i, kernel in enumerate(finals):
@@ -724,7 +726,7 @@ class Reconstructor:
                     deadline=deadline,
                     progress=None if final_progress is None else shown,
                 )
-            return backproject(lr_full, kernel.to(lr_full.dtype), s, eps=eps)
+            return backproject(lr_full, kernel.to(lr_full), s, eps=eps)
 
         # ``average``: the final step with every run's kernel, the images averaged
         averaged = cfg.consensus == "average" and len(runs) > 1

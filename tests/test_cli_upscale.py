@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -13,6 +14,9 @@ from kfcli.main import cli
 
 @pytest.fixture
 def tiny_presets(monkeypatch, tmp_path):
+    """The cpu preset shrunk to the smoke recipe, and ``--device auto`` resolved to the CPU
+    (on a GPU machine it would pick CUDA and with it the paper preset)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for table in (kfops.presets.PRIOR_PRESETS, kfops.presets.RECON_PRESETS):
         monkeypatch.setitem(table, "cpu", table["smoke"])
     monkeypatch.setenv("KFOPS_CACHE", str(tmp_path / "cache"))

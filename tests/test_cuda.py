@@ -67,3 +67,30 @@ def test_cuda_tv_grad_matches_the_reference(dtype):
     got = tv_grad(x.cuda(), 0.02).cpu()
     torch.testing.assert_close(got, tv_grad_ref(x, 0.02), rtol=tol, atol=tol)
     torch.library.opcheck(torch.ops.kfops.tv_grad.default, (x.cuda(), 0.02))
+
+
+def test_cuda_reconstructor_runs_the_cpu_recipe_on_the_gpu():
+    """Phase 2 with the cpu recipe's steps (two crops, the radius check, the resize check,
+    restarts) on CUDA: the image stays on the GPU, the kernel comes back on the CPU."""
+    from kfops.diffusion import PatchPrior
+    from kfops.presets import recon_config
+    from kfops.reconstructor import Reconstructor
+
+    g = torch.Generator().manual_seed(5)
+    lr = torch.rand(1, 3, 40, 40, generator=g).cuda()
+    prior = PatchPrior(hidden=8).cuda()
+    cfg = recon_config(
+        "smoke",
+        crop=16,
+        crops=2,
+        kernel_radius_at=1,
+        kernel_radius_cv=True,
+        resize_check="bicubic",
+        resize_gate=None,
+        restarts=2,
+        final_noise_ref=0.025,
+    )
+    res = Reconstructor(4, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
+    assert res.hr.device.type == "cuda" and res.hr.shape == (1, 3, 160, 160)
+    assert res.kernel.device.type == "cpu" and torch.isfinite(res.kernel).all()
+    assert abs(float(res.kernel.sum()) - 1) < 1e-4

@@ -15,11 +15,15 @@ pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc not found")
 
 @pytest.mark.parametrize("cu", sorted((ROOT / "csrc" / "cuda").glob("*.cu")), ids=lambda p: p.name)
 def test_cu_files_compile(cu, tmp_path):
+    """With the flags torch's CUDAExtension adds (no implicit half/bfloat16 conversions)."""
+    from torch.utils.cpp_extension import COMMON_NVCC_FLAGS
+
     cmd = [
         NVCC,
         "-c",
         "-std=c++17",
         "-arch=sm_90",
+        *COMMON_NVCC_FLAGS,
         "-I",
         str(ROOT / "csrc"),
         str(cu),

@@ -120,6 +120,18 @@ KF_HD void for_each_preimage(int p, const AxisGeom& g, int mode, F&& f) {
 template <typename T> struct AccType { using type = float; };
 template <> struct AccType<double> { using type = double; };
 
+// Storage <-> accumulator conversions. A plain cast for float, double and c10's half types;
+// degrade_kernels.cu specialises them for CUDA's __half and __nv_bfloat16, whose implicit
+// conversions torch's CUDA builds switch off (__CUDA_NO_HALF_CONVERSIONS__).
+template <typename Acc, typename T>
+KF_HD Acc to_acc(const T& v) {
+  return static_cast<Acc>(v);
+}
+template <typename T, typename Acc>
+KF_HD T from_acc(const Acc& v) {
+  return static_cast<T>(v);
+}
+
 // y[i, j] for one plane, every tap through pad_index (used for border samples on the CPU
 // and for every sample on the GPU). x: (H, W) row-major, k: (Kh, Kw) row-major.
 template <typename T, typename Acc>
@@ -132,7 +144,7 @@ KF_HD Acc degrade_point(const T* x, const T* k, const AxisGeom& gy, const AxisGe
     for (int v = 0; v < gx.K; ++v) {
       const int c = pad_index(gx.origin + gx.s * j + v, gx.n, mode);
       if (c < 0) continue;
-      acc += Acc(k[u * gx.K + v]) * Acc(x[r * gx.n + c]);
+      acc += to_acc<Acc>(k[u * gx.K + v]) * to_acc<Acc>(x[r * gx.n + c]);
     }
   }
   return acc;
@@ -154,7 +166,7 @@ KF_HD Acc adjoint_point(const T* y, const T* k, const AxisGeom& gy, const AxisGe
         const int u = r - gy.origin - gy.s * i;
         for (int j = j_lo; j <= j_hi; ++j) {
           const int v = c - gx.origin - gx.s * j;
-          acc += Acc(k[u * gx.K + v]) * Acc(y[i * gx.n_out + j]);
+          acc += to_acc<Acc>(k[u * gx.K + v]) * to_acc<Acc>(y[i * gx.n_out + j]);
         }
       }
     });
@@ -173,7 +185,7 @@ KF_HD Acc kernel_grad_point(const T* x, const T* gyv, const AxisGeom& gy, const 
     for (int j = 0; j < gx.n_out; ++j) {
       const int c = pad_index(gx.origin + gx.s * j + v, gx.n, mode);
       if (c < 0) continue;
-      acc += Acc(gyv[i * gx.n_out + j]) * Acc(x[r * gx.n + c]);
+      acc += to_acc<Acc>(gyv[i * gx.n_out + j]) * to_acc<Acc>(x[r * gx.n + c]);
     }
   }
   return acc;

@@ -12,6 +12,22 @@ namespace kf {
 
 template <> struct AccType<__half> { using type = float; };
 template <> struct AccType<__nv_bfloat16> { using type = float; };
+template <>
+__host__ __device__ inline float to_acc<float, __half>(const __half& v) {
+  return __half2float(v);
+}
+template <>
+__host__ __device__ inline float to_acc<float, __nv_bfloat16>(const __nv_bfloat16& v) {
+  return __bfloat162float(v);
+}
+template <>
+__host__ __device__ inline __half from_acc<__half, float>(const float& v) {
+  return __float2half(v);
+}
+template <>
+__host__ __device__ inline __nv_bfloat16 from_acc<__nv_bfloat16, float>(const float& v) {
+  return __float2bfloat16(v);
+}
 
 namespace cuda {
 namespace {
@@ -54,7 +70,7 @@ __global__ void forward_kernel(const T* __restrict__ x, const T* __restrict__ k,
     const int64_t kp = kernel_plane(p, plane / p.C, plane % p.C);
     const Acc v = degrade_point<T, Acc>(x + plane * p.H * p.W, k + kp * p.Kh * p.Kw, g.gy,
                                         g.gx, p.mode, i, j);
-    y[e] = T(v);
+    y[e] = from_acc<T>(v);
   }
 }
 
@@ -71,7 +87,7 @@ __global__ void adjoint_kernel(const T* __restrict__ y, const T* __restrict__ k,
     const int64_t kp = kernel_plane(p, plane / p.C, plane % p.C);
     const Acc v = adjoint_point<T, Acc>(y + plane * p.Ho * p.Wo, k + kp * p.Kh * p.Kw, g.gy,
                                         g.gx, p.mode, r, q);
-    x[e] = T(v);
+    x[e] = from_acc<T>(v);
   }
 }
 
@@ -97,7 +113,7 @@ __global__ void kernel_grad_kernel(const T* __restrict__ x, const T* __restrict_
       const int i = int(t / p.Wo), j = int(t % p.Wo);
       const int rr = pad_index(g.gy.origin + g.gy.s * i + u, p.H, p.mode);
       const int cc = pad_index(g.gx.origin + g.gx.s * j + v, p.W, p.mode);
-      if (rr >= 0 && cc >= 0) acc += Acc(gp[t]) * Acc(xp[int64_t(rr) * p.W + cc]);
+      if (rr >= 0 && cc >= 0) acc += to_acc<Acc>(gp[t]) * to_acc<Acc>(xp[int64_t(rr) * p.W + cc]);
     }
   }
   red[threadIdx.x] = acc;
@@ -106,7 +122,7 @@ __global__ void kernel_grad_kernel(const T* __restrict__ x, const T* __restrict_
     if (int(threadIdx.x) < w) red[threadIdx.x] += red[threadIdx.x + w];
     __syncthreads();
   }
-  if (threadIdx.x == 0) gk[tap] = T(red[0]);
+  if (threadIdx.x == 0) gk[tap] = from_acc<T>(red[0]);
 }
 
 int grid_for(int64_t n) {
