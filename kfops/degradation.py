@@ -58,6 +58,13 @@ def conjugate_gradient(
     return x
 
 
+def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise of ``shape`` with ``like``'s dtype and device, drawn on the
+    generator's device (so a CPU generator also serves CUDA inputs)."""
+    dev = like.device if generator is None else generator.device
+    return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
 def bicubic_upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic ×scale upsampling aligned like :func:`kfops.degrade` (LR pixel i at HR
     s·i + (s−1)/2, i.e. ``align_corners=False``). lr: (B, C, h, w) -> (B, C, s·h, s·w)."""
@@ -125,7 +132,7 @@ class Degradation(nn.Module):
                         if f.shape == self.filter.shape:
                             self.filter.copy_(f)
                         else:
-                            self.filter = nn.Parameter(f.detach().clone())
+                            self.filter = nn.Parameter(f.detach().clone().to(self.filter.device))
             else:
                 self.filter = f.detach().clone().to(self.filter.device)
         if factor is not None:
@@ -213,9 +220,9 @@ class Degradation(nn.Module):
     def adjointness_test(self, u: torch.Tensor, generator: torch.Generator | None = None):
         """⟨A u', v⟩ − ⟨u', Aᵀ v⟩ for random u' shaped like u and random v (≈ 0 when the
         adjoint is exact; compare with ‖u'‖‖v‖ for a relative figure)."""
-        u_in = torch.randn(u.shape, generator=generator, dtype=u.dtype, device=u.device)
+        u_in = _randn(u.shape, u, generator)
         au = self.A(u_in)
-        v = torch.randn(au.shape, generator=generator, dtype=u.dtype, device=u.device)
+        v = _randn(au.shape, u, generator)
         atv = self.A_adjoint(v, hr_size=u.shape[-2:])
         return (au * v).sum() - (u_in * atv).sum()
 
@@ -228,7 +235,7 @@ class Degradation(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """‖A‖² (largest eigenvalue of AᵀA) by power iteration from a random x shaped x0."""
-        x = torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        x = _randn(x0.shape, x0, generator)
         x = x / x.norm()
         lam = torch.zeros((), dtype=x0.dtype, device=x0.device)
         for it in range(max_iter):

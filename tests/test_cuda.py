@@ -94,3 +94,30 @@ def test_cuda_reconstructor_runs_the_cpu_recipe_on_the_gpu():
     assert res.hr.device.type == "cuda" and res.hr.shape == (1, 3, 160, 160)
     assert res.kernel.device.type == "cpu" and torch.isfinite(res.kernel).all()
     assert abs(float(res.kernel.sum()) - 1) < 1e-4
+
+
+def test_cuda_operator_api_with_a_cpu_generator_and_filter():
+    """Degradation on CUDA images: a CPU generator drives the random probes, a new filter
+    of another shape stays on the operator's device, a CPU filter meets CUDA images."""
+    g = torch.Generator().manual_seed(6)
+    u = torch.rand(1, 3, 32, 32, generator=g, dtype=torch.float64).cuda()
+    op = kfops.Degradation(torch.rand(5, 5, generator=g, dtype=torch.float64), 2)
+    assert abs(float(op.adjointness_test(u, generator=g))) < 1e-10 * u.numel()
+    assert float(op.compute_sqnorm(u, generator=g)) > 0
+    learn = kfops.Degradation(torch.rand(5, 5, generator=g), 2, learnable=True).cuda()
+    learn.update_parameters(filter=torch.rand(7, 7, generator=g))
+    assert learn.filter.device.type == "cuda" and learn.filter.shape == (7, 7)
+
+
+def test_cuda_prior_loads_and_samples_on_the_gpu(tmp_path):
+    from kfops.diffusion import PatchPrior, receptive_field
+
+    prior = PatchPrior(hidden=8)
+    prior.fit(torch.rand(1, 3, 24, 24), steps=2, progress=False)
+    prior.save(tmp_path / "p.pt")
+    back = PatchPrior.load(tmp_path / "p.pt", map_location="cuda")
+    x = torch.randn(1, 3, 16, 16).cuda()
+    assert back.predict_x0(x, torch.tensor([10]).cuda()).device.type == "cuda"
+    sample = back.sample((1, 3, 8, 8), steps=3, generator=torch.Generator().manual_seed(0))
+    assert sample.device.type == "cuda"
+    assert receptive_field(back.net).sum() == 15 * 15

@@ -105,6 +105,11 @@ def test_save_load_gives_identical_outputs(tmp_path):
         PatchPrior.load(tmp_path / "bad.pt")
 
 
+def test_sampling_on_another_device_than_the_prior_is_refused():
+    with pytest.raises(ValueError, match="move it with"):
+        PatchPrior(hidden=8).sample((1, 3, 8, 8), steps=2, device="meta")
+
+
 def test_predict_x0_passes_gradients_to_its_input():
     prior = PatchPrior(hidden=8).requires_grad_(False)
     x = torch.randn(1, 3, 12, 12, requires_grad=True)

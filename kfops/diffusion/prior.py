@@ -115,8 +115,13 @@ class PatchPrior(nn.Module):
     ) -> torch.Tensor:
         """Ancestral sampling from pure noise; ``steps`` < T uses a respaced schedule.
         Returns (B, C, H, W) in model range [−1, 1]. The generator drives all noise (CPU
-        generator; noise is drawn on the CPU and moved, for device-independent results)."""
+        generator; noise is drawn on the CPU and moved, for device-independent results).
+        ``device`` must be where the prior is (move it with ``.to`` first)."""
         device = torch.device(device) if device is not None else self._device()
+        if device != self._device():
+            raise ValueError(
+                f"the prior is on {self._device()}, not {device}: move it with .to({str(device)!r})"
+            )
         sched = self.schedule if steps is None else self.schedule.respaced(steps)
         x = torch.randn(shape, generator=generator).to(device)
         for i in reversed(range(len(sched))):
@@ -317,6 +322,8 @@ class PatchPrior(nn.Module):
         except Exception as exc:
             raise KfopsError(f"{p}: not a kfops prior ({type(exc).__name__})") from None
         prior.schedule = DDPMSchedule(state["alphas_cumprod"])
+        if isinstance(map_location, (str, torch.device)):
+            prior.to(map_location)  # the network was built on the CPU
         prior.trained_on = state.get("trained_on")
         prior.trained_steps = int(state.get("trained_steps", 0))
         prior.eval()
@@ -364,9 +371,10 @@ def _progress(total: int, enabled: bool, desc: str):
 
 def receptive_field(net: nn.Module, channels: int = 3, size: int = 41) -> torch.Tensor:
     """Boolean (size, size) mask of input pixels that influence the centre output pixel."""
-    x = torch.randn(1, channels, size, size, dtype=torch.float64, requires_grad=True)
+    dev = next(net.parameters()).device
+    x = torch.randn(1, channels, size, size, dtype=torch.float64, device=dev, requires_grad=True)
     net = net.double()
-    t = torch.tensor([500])
+    t = torch.tensor([500], device=dev)
     out = net(x, t)
     c = size // 2
     out[0, :, c, c].sum().backward()
