@@ -415,6 +415,16 @@ def _run_blind(
     dev = _device(device)
     preset = preset or ("paper" if dev.type == "cuda" else "cpu")
     _check_blind_memory(data.pixels, scale, preset, dev)
+    if preset == "paper" and time_budget is None and not quiet:
+        from kfops.presets import prior_config
+
+        steps = prior_config(preset).steps
+        click.echo(
+            f"preset paper (the published recipe): a {steps}-step prior, then Phase 2 on the "
+            "whole image; on one H200 the recipe took about 2 h per image. For a shorter run: "
+            "--time-budget SECONDS or --preset cpu",
+            err=True,
+        )
     torch.manual_seed(seed)
     start = time.monotonic()
     cfg = recon_config(preset, restarts=restarts)

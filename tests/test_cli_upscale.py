@@ -275,3 +275,16 @@ def test_a_jpeg_input_is_announced_and_smoothed_more(tiny_presets, tmp_path, mon
     assert "JPEG" not in outputs[0] and "quality ≈ 50" in outputs[1]
     step = quant_step(kfops.io.load_image(src_jpg).jpeg_table)
     assert weights[1] == pytest.approx(weights[0] * (1 + step / 0.025), rel=1e-6)
+
+
+def test_the_paper_preset_says_what_it_costs(tiny_presets, tmp_path, monkeypatch):
+    for table in (kfops.presets.PRIOR_PRESETS, kfops.presets.RECON_PRESETS):
+        monkeypatch.setitem(table, "paper", table["smoke"])
+    src, out = _lr(tmp_path), tmp_path / "sr.png"
+    args = ["upscale", str(src), "-s", "4", "-o", str(out), "--preset", "paper"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "preset paper (the published recipe): a 5-step prior" in res.output
+    res = CliRunner().invoke(cli, [*args, "--time-budget", "60"])
+    assert res.exit_code == 0 and "published recipe" not in res.output
+    assert out.exists()
