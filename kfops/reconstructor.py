@@ -53,7 +53,7 @@ from .metrics import rgb_to_y
 from .noise import noise_sigma
 from .nonblind import tv_refine
 from .ops import degrade
-from .sparsity import normalized_sparsity
+from .sparsity import kernel_sqrt_sparsity, normalized_sparsity
 from .unet import UNet
 
 __all__ = [
@@ -109,6 +109,8 @@ class ReconConfig:
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
+    (0 = as published); ``kernel_sparsity`` w > 0 adds w × Σ √k over the kernel's taps
+    (:func:`kfops.sparsity.kernel_sqrt_sparsity`), a prior towards fewer, stronger taps
     (0 = as published); ``kernel_term`` = 'both' (as published) lets both consistency
     terms train the kernel, 'second' only the term of the U-Net output after the prior
     (the first term still trains the U-Net; in ``dip`` mode, with one term, no change);
@@ -157,6 +159,7 @@ class ReconConfig:
     mode: str = "full"
     com_weight: float = 1e-3
     sharp_weight: float = 0.0
+    kernel_sparsity: float = 0.0
     kernel_steps: int = 0
     kernel_freeze: int = 0
     kernel_radius_at: int = 0
@@ -500,6 +503,8 @@ class Reconstructor:
                 loss = loss + consistency(im, k)
             if cfg.sharp_weight:
                 loss = loss + cfg.sharp_weight * sum(normalized_sparsity(im) for im in images)
+            if cfg.kernel_sparsity:
+                loss = loss + cfg.kernel_sparsity * kernel_sqrt_sparsity(k)
             return loss + cfg.com_weight * com(k)
 
         n_kernels = lr.shape[0] if cfg.crop_kernels == "each" else 1
@@ -509,8 +514,10 @@ class Reconstructor:
             crop with ``crop_kernels='each'``; last x̂₀ in model range; stopped by the
             deadline)."""
             init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-            with torch.random.fork_rng(devices=[]):  # initialisation driven by the generator
-                torch.manual_seed(init_seed)
+            # initialisation driven by the generator: the networks are built on the CPU, so
+            # only the CPU generator is seeded (and restored after); a CUDA RNG stays untouched
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(init_seed)
                 kmodel = KernelSet(
                     [
                         make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent)

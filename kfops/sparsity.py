@@ -21,3 +21,13 @@ def normalized_sparsity(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     l1 = g.abs().sum(1)
     l2 = g.pow(2).sum(1).add(eps).sqrt()
     return (l1 / (l2 * g.shape[1] ** 0.5)).mean()
+
+
+def kernel_sqrt_sparsity(k: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Σ √k over the taps of a kernel (K, K) summing to 1 (negative taps count as 0), the
+    mean over a batch (B, K, K): 1 for a single tap, √(K²) for a flat kernel; lower means
+    fewer, stronger taps. Differentiable; a sparsity prior on the kernel."""
+    if k.dim() not in (2, 3):
+        raise ValueError(f"k must be (K, K) or (B, K, K), got {tuple(k.shape)}")
+    k = k if k.dim() == 3 else k[None]
+    return (k.clamp_min(0) + eps).sqrt().sum((-2, -1)).mean()

@@ -53,3 +53,21 @@ def test_gradient_is_exact_and_bad_shapes_are_refused():
     assert torch.autograd.gradcheck(normalized_sparsity, (x.clone().requires_grad_(True),))
     with pytest.raises(ValueError, match="B, C, H, W"):
         normalized_sparsity(torch.zeros(4, 4))
+
+
+def test_kernel_sqrt_sparsity_orders_kernels_by_how_few_taps_carry_them():
+    from kfops.kernels import gaussian
+    from kfops.sparsity import kernel_sqrt_sparsity
+
+    flat = torch.full((24, 24), 1 / 576, dtype=torch.float64)
+    delta = torch.zeros(24, 24, dtype=torch.float64)
+    delta[12, 12] = 1
+    narrow, wide = (gaussian(24, s, torch.float64) for s in (1.0, 4.0))
+    values = [float(kernel_sqrt_sparsity(k, eps=0.0)) for k in (delta, narrow, wide, flat)]
+    assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(24.0)
+    assert values == sorted(values)
+    batch = torch.stack([delta, flat]).requires_grad_()
+    out = kernel_sqrt_sparsity(batch)
+    assert float(out.detach()) == pytest.approx((1 + 24) / 2, abs=0.05)  # eps lifts the zero taps
+    out.backward()
+    assert torch.isfinite(batch.grad).all()
