@@ -40,7 +40,7 @@ from .consensus import CONSENSUS_RULES, consensus_kernel, kernel_spread
 from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
-from .guard import Snapshot, all_finite
+from .guard import Snapshot, checked_loss
 from .kernel_check import best_by_cv, resize_fallback
 from .kernel_inr import (
     center_of_mass_loss,
@@ -555,9 +555,9 @@ class Reconstructor:
                 start of this timestep and halves the learning rate (at most max_recoveries
                 times, then DivergenceError)."""
                 opt.zero_grad(set_to_none=True)
-                if bool(torch.isfinite(loss)):
-                    loss.backward()
-                if not all_finite(loss, params):
+                loss.backward()
+                value = checked_loss(loss, params)  # the step's one wait for the device
+                if value is None:
                     self.recoveries += 1
                     recoveries[0] += 1
                     if recoveries[0] > cfg.max_recoveries:
@@ -575,7 +575,7 @@ class Reconstructor:
                     )
                 else:
                     opt.step()
-                history.append(loss.item())
+                history.append(float(loss.detach()) if value is None else value)
                 if progress is not None:
                     progress(len(history), total, history[-1])
 
@@ -822,13 +822,12 @@ def kernel_only_steps(kmodel, opt, loss_fn, steps: int) -> list[float]:
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(kmodel())
-        if not bool(torch.isfinite(loss)):
-            break
         loss.backward()
-        if not all_finite(loss, params):
+        value = checked_loss(loss, params)
+        if value is None:
             break
         opt.step()
-        losses.append(loss.item())
+        losses.append(value)
     opt.zero_grad(set_to_none=True)
     return losses
 

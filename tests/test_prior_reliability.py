@@ -120,3 +120,27 @@ def test_without_a_checkpoint_ctrl_c_is_a_plain_keyboard_interrupt():
 
     with pytest.raises(KeyboardInterrupt):
         _fit(PatchPrior(hidden=8), _image(), callback=interrupt)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["get_total_norm", "fallback"])
+def test_checked_loss_returns_the_loss_only_when_it_and_every_gradient_are_finite(
+    fused, monkeypatch
+):
+    from kfops import guard
+
+    if not fused:
+        monkeypatch.delattr(torch.nn.utils, "get_total_norm", raising=False)
+    w = [
+        torch.zeros(3, dtype=torch.float64, requires_grad=True),
+        torch.zeros(2, requires_grad=True),
+    ]
+    loss = torch.tensor(1 / 3, dtype=torch.float64)
+    assert guard.checked_loss(loss, w) == 1 / 3  # no gradients yet; fp64 not rounded
+    w[0].grad = torch.full((3,), 1e30, dtype=torch.float64)  # large but finite
+    w[1].grad = torch.ones(2)
+    assert guard.checked_loss(loss.float(), w) == pytest.approx(1 / 3)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        w[1].grad = torch.tensor([0.0, bad])
+        assert guard.checked_loss(loss, w) is None
+        w[1].grad = torch.ones(2)
+        assert guard.checked_loss(torch.tensor(bad), w) is None

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DivergenceError, ImageError, Interrupted, KfopsError
-from ..guard import Snapshot, StopRequest, all_finite, scale_lr
+from ..guard import Snapshot, StopRequest, checked_loss, scale_lr
 from .pdnet import PDNet
 from .schedule import DDPMSchedule
 
@@ -246,9 +246,9 @@ class PatchPrior(nn.Module):
                 x_t = self.schedule.q_sample(x0, t, noise)
                 loss = F.mse_loss(self.net(x_t, t), self.schedule.v_target(x0, t, noise))
                 opt.zero_grad(set_to_none=True)
-                if bool(torch.isfinite(loss)):
-                    loss.backward()
-                if not all_finite(loss, params):
+                loss.backward()
+                value = checked_loss(loss, params)  # the step's one wait for the device
+                if value is None:
                     recoveries += 1
                     if recoveries > max_recoveries:
                         raise DivergenceError(
@@ -265,7 +265,7 @@ class PatchPrior(nn.Module):
                     continue
                 opt.step()
                 sched.step()
-                losses.append(loss.item())
+                losses.append(value)
                 done = step + 1
                 if done % 50 == 0:
                     snapshot.take(done)
