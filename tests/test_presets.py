@@ -69,7 +69,8 @@ def test_the_paper_phase2_is_the_published_recipe():
 
 def test_the_paper_networks_have_the_published_sizes():
     # A.3: 5 levels, 32 -> 512 channels
-    unet = UNet(3, base=recon_config("paper").unet_base, levels=recon_config("paper").unet_levels)
+    cfg = recon_config("paper")
+    unet = UNet(3, base=cfg.unet_base, levels=cfg.unet_levels)
     widths = [m.out_channels for m in unet.modules() if hasattr(m, "out_channels")]
     assert min(widths[:-1]) == 32 and max(widths) == 512
     # A.4: SIREN of 5 layers × 256, ω = 5, a 24×24 kernel at ×4
