@@ -1,7 +1,10 @@
 import os
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import kfcli  # noqa: F401  (a short OpenMP spin before torch loads: kfcli.limit_omp_spin)
+
+# isort: split
+import pytest
+import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -186,6 +186,26 @@ def test_torch_is_not_imported_for_help():
     assert torch.__version__  # torch itself is importable
 
 
+@pytest.mark.parametrize("users", [None, "50"])
+def test_kf_shortens_the_openmp_spin_before_torch_loads_unless_the_user_set_it(users):
+    import subprocess
+    import sys
+
+    import kfcli
+
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    if users is not None:
+        env["GOMP_SPINCOUNT"] = users
+    code = (
+        "import os, sys, kfcli.main; assert 'torch' not in sys.modules; "
+        "print(os.environ['GOMP_SPINCOUNT'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.stdout.strip() == (users or kfcli.OMP_SPIN), out.stderr
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
 def test_read_only_output_folder(runner, tmp_path):
     ro = tmp_path / "ro"
