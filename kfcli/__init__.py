@@ -17,9 +17,9 @@ def limit_omp_spin() -> None:
     The CPU build of torch runs its thread pool on GNU OpenMP, whose idle threads
     busy-wait up to 300 000 spins at every barrier before they sleep. Two such processes
     on the same cores (two ``kf`` jobs, or the tests beside a run) then take each other's
-    time in spinning: measured on 2 cores, a prior-training step ran 25× slower and a
-    Phase-2 step 12× slower with a second copy running, where a short spin gives 2.8× and
-    1.9× at no measurable cost to a process running alone (README, "Speed"). libgomp reads
+    time in spinning. The short spin keeps two jobs on 2 cores within about 2–3× of one
+    alone, where the default let them run up to 68× slower, and costs a job alone about
+    4% (README, "Speed"; ``python -m benchmarks.omp_spin``). libgomp reads
     the variable when it is loaded, so this only works before torch is first imported;
     other OpenMP runtimes ignore it.
     """
