@@ -3,7 +3,7 @@ back-projection against its TV refinement (``kfops.nonblind.tv_refine``) at a fe
 weights and peak step sizes, with the estimated and with the true kernel.
 
     python -m benchmarks.final_step DIR [DIR ...] --out final_step.tsv \\
-        --weights 0,1e-3,2e-3,3e-3 --steps 2e-3,4e-3 --iters 100
+        --weights 0,1e-3,2e-3,3e-3 --steps 2e-3,4e-3 --iters 100 --smooths 1e-2
 
 Each DIR holds estimated kernels named ``IMAGE__KERNEL[__...].npy`` (the ``kernels/``
 folder of ``kf bench``, ``--kernels`` of ``benchmarks.phase2_ablation``, or
@@ -46,10 +46,12 @@ def main() -> None:
     ap.add_argument("--weights", default="0,1e-3,2e-3,3e-3")
     ap.add_argument("--steps", default="4e-3", help="peak Adam step sizes of the refinement")
     ap.add_argument("--iters", type=int, default=100)
+    ap.add_argument("--smooths", default="1e-2", help="Charbonnier δ of the TV prior")
     ap.add_argument("--colour", action="store_true", help="compare the colour outputs")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     steps = [float(v) for v in args.steps.split(",")]
+    smooths = [float(v) for v in args.smooths.split(",")]
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     for image, kname, hr, lr, k_true, k_est, base in saved_cases(args.dirs):
         for source, k in (("estimated", k_est), ("true", k_true)):
@@ -61,8 +63,10 @@ def main() -> None:
                 variants["backproject eps=1e-3"] = backproject(lr, k, 4, eps=1e-3)
             for w in weights:
                 for st in steps:
-                    sr = tv_refine(lr, k, 4, w, args.iters, step=st)
-                    variants[f"tv weight={w:g} step={st:g}"] = sr
+                    for sm in smooths:
+                        sr = tv_refine(lr, k, 4, w, args.iters, step=st, smooth=sm)
+                        name = f"tv weight={w:g} step={st:g}"
+                        variants[name if sm == 1e-2 else f"{name} smooth={sm:g}"] = sr
             for name, sr in variants.items():
                 gain = psnr_y(sr, hr) - base
                 gains[(source, name)].append(gain)
