@@ -3,13 +3,16 @@ back-projection against its TV refinement (``kfops.nonblind.tv_refine``) at a fe
 weights and peak step sizes, with the estimated and with the true kernel.
 
     python -m benchmarks.final_step DIR [DIR ...] --out final_step.tsv \\
-        --weights 0,1e-3,2e-3,3e-3 --steps 2e-3,4e-3 --iters 100 --smooths 1e-2
+        --weights 0,1e-3,2e-3,3e-3 --steps 2e-3,4e-3 --iters 100 --smooths 1e-2 \\
+        [--scale 4 --factors 1]
 
 Each DIR holds estimated kernels named ``IMAGE__KERNEL[__...].npy`` (the ``kernels/``
 folder of ``kf bench``, ``--kernels`` of ``benchmarks.phase2_ablation``, or
 ``results/phase2_kernels_cpu/``; KERNEL as in :mod:`benchmarks.phase2_ablation`). The LR
-image is rebuilt as in the benchmark (512² centre crop of the Set14, else Set5, image, or
-the whole image when smaller, ×4, reflect). Rows (tab-separated: kernel source, variant,
+image is rebuilt as in the benchmark ((128·s)² centre crop of the Set14, else Set5, image,
+or the whole image when smaller, ×s, reflect; ``--scale`` s = 4 unless given). The damping
+and TV weights are given for ×4 and multiplied by each of ``--factors`` (default 16/s², the
+preset's scaling, ``ReconConfig.final_weights``). Rows (tab-separated: kernel source, variant,
 image, kernel, Y-PSNR gain over bicubic in dB) are appended to ``--out``; the mean per
 (source, variant) is printed at the end.
 
@@ -22,6 +25,7 @@ scored by the gain over bicubic in Y-PSNR and in RGB PSNR (all three channels, 5
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,26 +51,35 @@ def main() -> None:
     ap.add_argument("--steps", default="4e-3", help="peak Adam step sizes of the refinement")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--smooths", default="1e-2", help="Charbonnier δ of the TV prior")
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument(
+        "--factors",
+        default="",
+        help="multipliers of the damping and TV weights (default 16/s², the preset's scaling)",
+    )
     ap.add_argument("--colour", action="store_true", help="compare the colour outputs")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     steps = [float(v) for v in args.steps.split(",")]
     smooths = [float(v) for v in args.smooths.split(",")]
+    s = args.scale
+    preset_factor = 16 / s**2
+    factors = [float(v) for v in args.factors.split(",")] if args.factors else [preset_factor]
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for image, kname, hr, lr, k_true, k_est, base in saved_cases(args.dirs):
+    for image, kname, hr, lr, k_true, k_est, base in saved_cases(args.dirs, s):
         for source, k in (("estimated", k_est), ("true", k_true)):
             if args.colour:
                 _colour_rows(lr, hr, k, source, image, kname, args, gains)
                 continue
-            variants = {"backproject eps=1e-2": backproject(lr, k, 4, eps=1e-2)}
+            f0 = preset_factor
+            variants = {"backproject eps=1e-2": backproject(lr, k, s, eps=1e-2 * f0)}
             if source == "true":
-                variants["backproject eps=1e-3"] = backproject(lr, k, 4, eps=1e-3)
-            for w in weights:
-                for st in steps:
-                    for sm in smooths:
-                        sr = tv_refine(lr, k, 4, w, args.iters, step=st, smooth=sm)
-                        name = f"tv weight={w:g} step={st:g}"
-                        variants[name if sm == 1e-2 else f"{name} smooth={sm:g}"] = sr
+                variants["backproject eps=1e-3"] = backproject(lr, k, s, eps=1e-3 * f0)
+            for w, st, sm, f in itertools.product(weights, steps, smooths, factors):
+                sr = tv_refine(lr, k, s, w * f, args.iters, eps=1e-2 * f, step=st, smooth=sm)
+                name = f"tv weight={w:g} step={st:g}"
+                name += "" if sm == 1e-2 else f" smooth={sm:g}"
+                variants[name if f == preset_factor else f"{name} factor={f:g}"] = sr
             for name, sr in variants.items():
                 gain = psnr_y(sr, hr) - base
                 gains[(source, name)].append(gain)
