@@ -71,10 +71,9 @@ def main() -> None:
             if args.colour:
                 _colour_rows(lr, hr, k, source, image, kname, args, gains)
                 continue
-            f0 = preset_factor
-            variants = {"backproject eps=1e-2": backproject(lr, k, s, eps=1e-2 * f0)}
+            variants = {"backproject eps=1e-2": backproject(lr, k, s, eps=1e-2 * preset_factor)}
             if source == "true":
-                variants["backproject eps=1e-3"] = backproject(lr, k, s, eps=1e-3 * f0)
+                variants["backproject eps=1e-3"] = backproject(lr, k, s, eps=1e-3 * preset_factor)
             for w, st, sm, f in itertools.product(weights, steps, smooths, factors):
                 sr = tv_refine(lr, k, s, w * f, args.iters, eps=1e-2 * f, step=st, smooth=sm)
                 name = f"tv weight={w:g} step={st:g}"
