@@ -608,6 +608,7 @@ def upscale(
             scale,
             estimates=result.estimates,
             fallback=result.fallback,
+            mixed=result.mixed,
         )
     if not quiet:
         final = result.final_seconds
@@ -664,20 +665,27 @@ def kernel_cmd(
     kfops.kernels.save_kernel(result.kernel, out, magnify=1 if out.suffix == ".npy" else 8)
     if not quiet:
         click.echo(f"{image} -> {out} kernel {tuple(result.kernel.shape)}")
-        _echo_fallback(result)
+        _echo_fallback(result, image=False)
 
 
 NOISE_NOTE = 0.0125  # noise level from which kf upscale mentions it (cpu preset: TV weight × 1.25)
 JPEG_NOTE = 0.00625  # JPEG step from which it mentions that (cpu preset: +0.25; quality ≲ 94)
 
 
-def _echo_fallback(result) -> None:
-    """Say so when the kernel is the blur of an ordinary resize, not the estimate."""
+def _echo_fallback(result, image: bool = True) -> None:
+    """Say so when the kernel is the blur of an ordinary resize, not the estimate, or (where
+    an ``image`` is written) when that image is the mean of the two kernels' images."""
     if result.fallback is not None:
         click.echo(
             f"kernel: the blur of an ordinary {result.fallback} downscale, which predicts "
             "held-out pixels of the image better than the estimate did (either the image was "
             "only resized or the estimate is poor)"
+        )
+    elif image and result.mixed is not None:
+        click.echo(
+            f"kernel: the estimate; the image is the mean of its reconstruction and that with "
+            f"the blur of an ordinary {result.mixed} downscale, which together predict "
+            "held-out pixels of the image better than either alone"
         )
 
 

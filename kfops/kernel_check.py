@@ -72,24 +72,46 @@ def masked_fit(
     return x.detach().clamp(0, 1)
 
 
+def cv_predictions(
+    y: torch.Tensor, kernel: torch.Tensor, scale: int, eps: float, tv: float, border: int = 6
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each checkerboard half of ``y`` (1, C, h, w) in [0, 1]: (held-out mask, the
+    prediction (x ⊛ k)↓s of the HR image x fitted to the other half, ``y``), all three
+    without ``border`` LR pixels (none when the image is too small to spare them)."""
+    if min(y.shape[-2:]) <= 4 * border:
+        border = 0
+    inner = (..., slice(border, y.shape[-2] - border), slice(border, y.shape[-1] - border))
+    out = []
+    for parity in (0, 1):
+        mask = checkerboard(*y.shape[-2:], parity).to(y)
+        x = masked_fit(y, mask, kernel, scale, eps, tv)
+        out.append(((1 - mask)[inner], degrade(x, kernel.to(y), scale, "reflect")[inner], y[inner]))
+    return out
+
+
+def prediction_error(predictions: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> float:
+    """Mean squared error over the held-out pixels of :func:`cv_predictions`' output."""
+    total = count = 0.0
+    for held, pred, y in predictions:
+        err = pred - y
+        total += float((held * err * err).sum())
+        count += float(held.sum()) * y.shape[1]
+    return total / count
+
+
+def mean_predictions(a: list, b: list) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The predictions of two kernels' :func:`cv_predictions` averaged pixel by pixel: those
+    of the mean of the two final images, each degraded by its own kernel."""
+    return [(held, (pa + pb) / 2, y) for (held, pa, y), (_, pb, _) in zip(a, b, strict=True)]
+
+
 def cv_error(
     y: torch.Tensor, kernel: torch.Tensor, scale: int, eps: float, tv: float, border: int = 6
 ) -> float:
     """Mean squared error with which ``kernel`` predicts held-out LR pixels of ``y``
     (1, C, h, w) in [0, 1], over both checkerboard halves, ``border`` LR pixels ignored
     (none when the image is too small to spare them)."""
-    if min(y.shape[-2:]) <= 4 * border:
-        border = 0
-    inner = (..., slice(border, y.shape[-2] - border), slice(border, y.shape[-1] - border))
-    total = count = 0.0
-    for parity in (0, 1):
-        mask = checkerboard(*y.shape[-2:], parity).to(y)
-        x = masked_fit(y, mask, kernel, scale, eps, tv)
-        held = (1 - mask)[inner]
-        err = (degrade(x, kernel.to(y), scale, "reflect") - y)[inner]
-        total += float((held * err * err).sum())
-        count += float(held.sum()) * y.shape[1]
-    return total / count
+    return prediction_error(cv_predictions(y, kernel, scale, eps, tv, border))
 
 
 def best_by_cv(
@@ -119,3 +141,21 @@ def resize_fallback(
     if best_by_cv(y, [kernel, candidate], scale, eps, tv) == 1:
         return candidate, True
     return kernel, False
+
+
+RESIZE_CHOICES = ("estimate", "filter", "mean")
+
+
+def resize_choice(
+    y: torch.Tensor, kernel: torch.Tensor, scale: int, method: str, eps: float, tv: float
+) -> tuple[str, torch.Tensor]:
+    """Which of three models predicts held-out pixels of ``y`` (1, C, h, w) best: the
+    ``estimate`` ``kernel`` (K, K), the ``filter`` of an ordinary ×scale ``method`` downscale
+    (:func:`resize_candidate`), or the ``mean`` of the two (the final images of both kernels
+    averaged; its prediction of a held-out pixel is the mean of theirs). Returns the name
+    (the first on ties, in that order) and the filter."""
+    candidate = resize_candidate(kernel, scale, method)
+    own = cv_predictions(y, kernel, scale, eps, tv)
+    other = cv_predictions(y, candidate, scale, eps, tv)
+    errors = [prediction_error(p) for p in (own, other, mean_predictions(own, other))]
+    return RESIZE_CHOICES[min(range(3), key=errors.__getitem__)], candidate

@@ -41,7 +41,7 @@ from .degradation import backproject, bicubic_upsample
 from .diffusion.prior import PatchPrior, from_model, to_model
 from .errors import DivergenceError, ImageError, KfopsError
 from .guard import Snapshot, checked_loss
-from .kernel_check import best_by_cv, resize_fallback
+from .kernel_check import best_by_cv, resize_choice, resize_fallback
 from .kernel_inr import (
     center_of_mass_loss,
     default_kernel_size,
@@ -105,7 +105,11 @@ class ReconConfig:
     (:func:`kfops.blur_metric.blur_effect`, luma, 0 sharp to 1 blurred) below g (None =
     wherever ``resize_check`` is set); ``resize_max_radius`` R: nor where the estimate's RMS
     radius (:func:`kfops.consensus.kernel_spread`) is R·s/4 HR pixels or more, a blur
-    larger than a plain downscale leaves (None = whatever the radius);
+    larger than a plain downscale leaves (None = whatever the radius); ``resize_mean`` m > 0:
+    at scales s ≥ m the check weighs a third model, the mean of the final images of the
+    estimate and of the filter (:func:`kfops.kernel_check.resize_choice`), and where that
+    predicts held-out pixels best the output is that mean and the kernel stays the
+    estimate (0 = two candidates at every scale);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -167,6 +171,7 @@ class ReconConfig:
     resize_check: str | None = None
     resize_gate: float | None = None
     resize_max_radius: float | None = None
+    resize_mean: int = 0
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -252,7 +257,9 @@ class ReconResult:
     model's output after every timestep of the last run (in ``dip`` mode after as many
     iterations; (B, K, K), one per crop, with ``crop_kernels='each'``), before any
     ``kernel_radius_at`` resampling; fallback: the ``resize_check`` method when its filter
-    replaced the estimate (``kernel`` is then that filter), else None; noise: the LR
+    replaced the estimate (``kernel`` is then that filter), else None; mixed: the
+    ``resize_check`` method whose filter's final image was averaged with the estimate's
+    (``resize_mean``; ``kernel`` is then the estimate), else None; noise: the LR
     image's estimated noise level that set the final step's weight (0 when
     ``final_noise_ref`` is None); jpeg_step: the JPEG step that set it too (the one passed
     to :meth:`Reconstructor.run`; 0 when ``final_jpeg_ref`` is None)."""
@@ -265,6 +272,7 @@ class ReconResult:
     estimates: list[torch.Tensor] = field(default_factory=list)
     kernel_path: list[torch.Tensor] = field(default_factory=list)
     fallback: str | None = None
+    mixed: str | None = None
     noise: float = 0.0
     jpeg_step: float = 0.0
 
@@ -376,7 +384,7 @@ class Reconstructor:
             raise ValueError(f"unknown final {self.config.final!r}; expected one of {FINALS}")
         if not isinstance(self.config.crops, int) or self.config.crops < 1:
             raise ValueError(f"crops must be an integer >= 1, got {self.config.crops!r}")
-        for name in ("kernel_freeze", "kernel_radius_at", "t_end"):
+        for name in ("kernel_freeze", "kernel_radius_at", "t_end", "resize_mean"):
             value = getattr(self.config, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -696,9 +704,10 @@ class Reconstructor:
         if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
 
-        def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None]:
-            """``kernel`` after the resize check, where it applies, and the method whose
-            filter replaced it (else None)."""
+        def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
+            """``kernel`` after the resize check, where it applies, the method whose filter
+            replaced it (else None), and the filter whose final image is to be averaged with
+            ``kernel``'s (``resize_mean``; else None)."""
             if (
                 cfg.resize_check is None
                 or cfg.image_used
@@ -708,18 +717,30 @@ class Reconstructor:
                     and kernel_spread(kernel) >= cfg.resize_max_radius * s / 4
                 )
             ):
-                return kernel, None
+                return kernel, None, None
             if cfg.resize_gate is not None and blur_score() >= cfg.resize_gate:
-                return kernel, None
+                return kernel, None, None
+            if cfg.resize_mean and s >= cfg.resize_mean:
+                choice, candidate = resize_choice(
+                    cv_image(), kernel, s, cfg.resize_check, eps, tv_weight
+                )
+                if choice == "filter":
+                    return candidate, cfg.resize_check, None
+                return kernel, None, (candidate if choice == "mean" else None)
             kernel, used = resize_fallback(cv_image(), kernel, s, cfg.resize_check, eps, tv_weight)
-            return kernel, (cfg.resize_check if used else None)
+            return kernel, (cfg.resize_check if used else None), None
 
-        def final_image(kernel: torch.Tensor, first: int, total: int) -> torch.Tensor:
+        def final_image(
+            kernel: torch.Tensor, first: int, total: int, halves: int = 0
+        ) -> torch.Tensor:
             """The final step with ``kernel``; its progress counted from ``first`` of
-            ``total`` steps."""
+            ``total`` steps, at half speed where ``halves`` (1 or 2, the half it is of a
+            pair whose images are averaged)."""
             if cfg.final == "tv":
 
-                def shown(done: int, _iters: int) -> None:
+                def shown(done: int, iters: int) -> None:
+                    if halves:
+                        done = ((halves - 1) * iters + done) // 2
                     final_progress(first + done, total)
 
                 return tv_refine(
@@ -735,12 +756,25 @@ class Reconstructor:
                 )
             return backproject(lr_full, kernel.to(lr_full), s, eps=eps)
 
+        def final_pair(
+            kernel: torch.Tensor, partner: torch.Tensor | None, first: int, total: int
+        ) -> tuple[torch.Tensor, bool]:
+            """:func:`final_image` of ``kernel``, or the mean of those of ``kernel`` and
+            ``partner`` (the second one skipped past the deadline), and whether it is that
+            mean."""
+            if partner is None:
+                return final_image(kernel, first, total), False
+            image = final_image(kernel, first, total, halves=1)
+            if deadline is not None and time.monotonic() > deadline:
+                return image, False
+            return image.add_(final_image(partner, first, total, halves=2)).div_(2), True
+
         # ``average``: the final step with every run's kernel, the images averaged
         averaged = cfg.consensus == "average" and len(runs) > 1
         if cfg.image_used:  # the Phase-2 image itself: no final step
             outs = [o for _, o in runs] if averaged else [runs[chosen][1]]
             hr = from_model(torch.stack(outs).mean(0).detach()).clamp(0, 1)
-            fallback, t_final = None, None
+            fallback, mixed, t_final = None, None, None
         elif averaged:
             t_final = time.perf_counter()
             order = [chosen, *(i for i in range(len(runs)) if i != chosen)]
@@ -749,17 +783,19 @@ class Reconstructor:
             for i in order:  # the medoid first: past the deadline, the images made so far
                 if n and deadline is not None and time.monotonic() > deadline:
                     break
-                k_i, used = checked(runs[i][0])
+                k_i, used, partner = checked(runs[i][0])
+                image, pair = final_pair(k_i, partner, n * cfg.final_iters, total_steps)
                 if i == chosen:
                     kernel, fallback = k_i, used
-                image = final_image(k_i, n * cfg.final_iters, total_steps)
+                    mixed = cfg.resize_check if pair else None
                 hr_sum = image if hr_sum is None else hr_sum.add_(image)
                 n += 1
             hr = hr_sum.div_(n)
         else:
-            kernel, fallback = checked(kernel)
+            kernel, fallback, partner = checked(kernel)
             t_final = time.perf_counter()
-            hr = final_image(kernel, 0, cfg.final_iters)
+            hr, pair = final_pair(kernel, partner, 0, cfg.final_iters)
+            mixed = cfg.resize_check if pair else None
         if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
             raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         t_end = time.perf_counter()
@@ -772,6 +808,7 @@ class Reconstructor:
             estimates=[k for k, _ in runs],
             kernel_path=list(path),
             fallback=fallback,
+            mixed=mixed,
             noise=noise_level,
             jpeg_step=jpeg_step if cfg.final_jpeg_ref is not None else 0.0,
         )

@@ -90,12 +90,14 @@ def write_report(
     scale: int,
     estimates: list[torch.Tensor] | None = None,
     fallback: str | None = None,
+    mixed: str | None = None,
 ) -> None:
     """lr: (1, C, h, w) and hr: (1, C, s·h, s·w) in [0, 1]; kernel (K, K); history: the
     Phase-2 loss per iteration (restarts one after another); estimates: every run's kernel
     (a panel of its own when there are several); fallback: the resize method whose filter
-    replaced the estimate (``ReconResult.fallback``), named in the kernel's title. Written
-    atomically as a PNG."""
+    replaced the estimate (``ReconResult.fallback``), named in the kernel's title, as is
+    mixed, the one whose image was averaged with the estimate's (``ReconResult.mixed``).
+    Written atomically as a PNG."""
     from PIL import Image, ImageDraw
 
     panels = [
@@ -104,7 +106,8 @@ def write_report(
         ("kfops", _to_pil(hr, PANEL)),
         (
             f"kernel {kernel.shape[-2]}x{kernel.shape[-1]}"
-            + ("" if fallback is None else f": {fallback} resize"),
+            + ("" if fallback is None else f": {fallback} resize")
+            + ("" if mixed is None else f" (image: mean with {mixed} resize)"),
             _kernel_panel(kernel, PANEL),
         ),
         ("Phase-2 loss", _curve_panel(history, PANEL)),

@@ -202,6 +202,38 @@ def test_a_resize_fallback_is_announced_and_its_kernel_saved(tiny_presets, tmp_p
     assert Image.open(out).size == (128, 96) and report.exists()
 
 
+def test_a_mean_with_the_resize_blur_is_announced_and_the_estimate_saved(
+    tiny_presets, tmp_path, monkeypatch
+):
+    """When the three-way check (resize_mean) picks the mean, kf upscale says the image is
+    that mean and both commands save the estimate; kf kernel, which writes no image, says
+    nothing."""
+    monkeypatch.setitem(
+        kfops.presets.RECON_PRESETS,
+        "cpu",
+        dict(kfops.presets.RECON_PRESETS["smoke"], resize_check="area", resize_mean=4),
+    )
+
+    def mean(y, kernel, scale, method, eps, tv):
+        return "mean", kfops.kernels.resize_filter(scale, method, kernel.shape[-1]).to(kernel)
+
+    monkeypatch.setattr(kfops.reconstructor, "resize_choice", mean)
+    src = _lr(tmp_path)
+    kout, out, report = (tmp_path / n for n in ("k.npy", "sr.png", "r.png"))
+    res = CliRunner().invoke(cli, ["kernel", str(src), "-s", "4", "-o", str(kout)])
+    assert res.exit_code == 0 and "downscale" not in res.output, res.output
+    filt = kfops.kernels.resize_filter(4, "area", 24).double().numpy()
+    assert not np.allclose(np.load(kout), filt, atol=1e-3)
+    args = ["upscale", str(src), "-s", "4", "-o", str(out), "--report", str(report)]
+    res = CliRunner().invoke(cli, [*args, "--save-kernel", str(kout)])
+    assert res.exit_code == 0, res.output
+    assert "the mean of its reconstruction and that with the blur of an ordinary area" in (
+        " ".join(res.output.split())
+    )
+    assert not np.allclose(np.load(kout), filt, atol=1e-3)
+    assert Image.open(out).size == (128, 96) and report.exists()
+
+
 def _spy_on_the_final_step(monkeypatch, **preset) -> list[float]:
     """Make the cpu preset the smoke one with ``preset`` on top; return the list that
     collects the TV weight of every final step run from then on."""

@@ -5,7 +5,17 @@ from __future__ import annotations
 import torch
 
 import kfops
-from kfops.kernel_check import best_by_cv, checkerboard, cv_error, masked_fit, resize_fallback
+from kfops.kernel_check import (
+    best_by_cv,
+    checkerboard,
+    cv_error,
+    cv_predictions,
+    masked_fit,
+    mean_predictions,
+    prediction_error,
+    resize_choice,
+    resize_fallback,
+)
 from kfops.kernels import dilate_kernel, gaussian, resize_filter
 
 
@@ -71,3 +81,28 @@ def test_resize_fallback_takes_the_resize_blur_only_where_it_predicts_better():
     blurred = _blurred_lr(192, wide)
     kernel, used = resize_fallback(blurred, wide, 4, "bicubic", eps=1e-2, tv=1e-3)
     assert not used and kernel is wide
+
+
+def test_the_mean_of_two_models_predicts_no_worse_than_their_average_error():
+    """mean_predictions averages the two kernels' held-out predictions pixel by pixel, so
+    its error is at most the mean of theirs (strictly less where they differ)."""
+    y = _blurred_lr(96, gaussian(24, 2.0).float())
+    a = cv_predictions(y, gaussian(24, 1.0).float(), 4, eps=1e-2, tv=1e-3)
+    b = cv_predictions(y, gaussian(24, 3.0).float(), 4, eps=1e-2, tv=1e-3)
+    ea, eb, em = (prediction_error(p) for p in (a, b, mean_predictions(a, b)))
+    assert em < (ea + eb) / 2
+    assert prediction_error(a) == cv_error(y, gaussian(24, 1.0).float(), 4, eps=1e-2, tv=1e-3)
+    for (ha, pa, ya), (_, pb, _), (hm, pm, ym) in zip(a, b, mean_predictions(a, b), strict=True):
+        assert torch.equal(ha, hm) and torch.equal(ya, ym) and torch.allclose(pm, (pa + pb) / 2)
+
+
+def test_resize_choice_keeps_the_true_blur_and_leaves_a_too_wide_estimate():
+    """Three candidates: a blurred image keeps its true kernel; on a bicubic downscale a
+    too-wide estimate is replaced by the filter or hedged with it, never kept alone."""
+    wide = gaussian(24, 3.0).float()
+    choice, candidate = resize_choice(_blurred_lr(192, wide), wide, 4, "bicubic", 1e-2, 1e-3)
+    assert choice == "estimate"
+    assert torch.equal(candidate, resize_filter(4, "bicubic", 24).float())
+    resized = _blurred_lr(192, resize_filter(4, "bicubic").float())
+    choice, _ = resize_choice(resized, wide, 4, "bicubic", 1e-2, 1e-3)
+    assert choice in ("filter", "mean")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -773,6 +774,58 @@ def test_resize_check_swaps_in_the_resize_blur_only_when_the_check_says_so(monke
     assert res.fallback is None and calls == ["area"]  # the Phase-2 image is the output
     with pytest.raises(ValueError, match="resize_check"):
         Reconstructor(2, ReconConfig(resize_check="lanczos"))
+
+
+def test_resize_mean_averages_the_two_final_images_where_the_check_says_so(monkeypatch):
+    """resize_mean: the run is unchanged; where kernel_check.resize_choice picks the mean,
+    the output is the mean of the final images of the estimate and of the filter, the
+    kernel stays the estimate and ``mixed`` names the method; 'filter' swaps the kernel as
+    the two-way check does."""
+    import kfops.reconstructor as rec
+    from kfops.kernels import resize_filter
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain = Reconstructor(2, ReconConfig(final="backproject", **TINY)).run(
+        lr, prior, generator=gen()
+    )
+    picks = []
+
+    def pick(name):
+        def choice(y, kernel, scale, method, eps, tv):
+            picks.append(method)
+            return name, resize_filter(scale, method, kernel.shape[-1]).to(kernel)
+
+        return choice
+
+    cfg = ReconConfig(final="backproject", resize_check="area", resize_mean=2, **TINY)
+    eps, _ = cfg.final_weights(2)
+    monkeypatch.setattr(rec, "resize_choice", pick("mean"))
+    mixed = Reconstructor(2, cfg).run(lr, prior, generator=gen())
+    assert mixed.history == plain.history and torch.equal(mixed.kernel, plain.kernel)
+    assert mixed.mixed == "area" and mixed.fallback is None
+    filt = resize_filter(2, "area", plain.kernel.shape[-1]).float()
+    expected = (
+        kfops.backproject(lr, plain.kernel, 2, eps=eps) + kfops.backproject(lr, filt, 2, eps=eps)
+    ) / 2
+    assert torch.allclose(mixed.hr, expected, atol=1e-6)
+    monkeypatch.setattr(rec, "resize_choice", pick("filter"))
+    swapped = Reconstructor(2, cfg).run(lr, prior, generator=gen())
+    assert (
+        swapped.fallback == "area" and swapped.mixed is None and torch.equal(swapped.kernel, filt)
+    )
+    monkeypatch.setattr(rec, "resize_choice", pick("estimate"))
+    kept = Reconstructor(2, cfg).run(lr, prior, generator=gen())
+    assert kept.fallback is None and kept.mixed is None and torch.equal(kept.hr, plain.hr)
+    assert picks == ["area"] * 3
+    two_way = Reconstructor(2, dataclasses.replace(cfg, resize_mean=3)).run(
+        lr, prior, generator=gen()
+    )
+    assert picks == ["area"] * 3 and two_way.mixed is None  # below its scale: resize_fallback
+    with pytest.raises(ValueError, match="resize_mean"):
+        Reconstructor(2, ReconConfig(resize_mean=-1))
 
 
 def test_resize_gate_lets_the_check_run_only_below_the_lr_blur_score(monkeypatch):
