@@ -1,0 +1,76 @@
+"""Cross-validated weights for the final step, scored on kernels already estimated.
+
+For every saved case (as :mod:`benchmarks.final_step`) and every factor f of ``--factors``,
+the final step's damping and TV weight (``ReconConfig.final_weights`` at the case's scale)
+are multiplied by f. Each f is scored twice: the cross-validation error with which the
+kernel predicts held-out LR pixels under those weights
+(:func:`kfops.kernel_check.cv_error` on the image the reconstructor's checks score on,
+:func:`kfops.reconstructor.cv_luma`), and the Y-PSNR gain of the final step over bicubic
+(needs the HR image, so it is the benchmark's side only). The ``pick`` is the f of least
+cross-validation error (ties to the first listed): the regularisation weight chosen per
+image by cross-validation, as in classical regularised deconvolution.
+
+    python -m benchmarks.final_weight_cv DIR [DIR ...] [--scale S] [--from-true] \\
+        --factors 1,0.5,2,4 --out final_weight_cv.tsv
+
+Rows (tab-separated): folder, image, kernel, then per factor ``f:cv_error:gain``, then the
+picked factor and its gain. The means per folder are printed at the end: every factor,
+the pick, and the per-case best (an oracle).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+from kfops.kernel_check import cv_error
+from kfops.metrics import psnr_y
+from kfops.nonblind import tv_refine
+from kfops.presets import recon_config
+from kfops.reconstructor import cv_luma
+
+from .final_step import saved_cases
+from .rows import emit_row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--factors", default="1,0.5,2,4")
+    ap.add_argument("--from-true", action="store_true", help="score the true kernels instead")
+    ap.add_argument("--out", type=Path, default=Path("final_weight_cv.tsv"))
+    args = ap.parse_args()
+    cfg = recon_config("cpu")
+    s = args.scale
+    factors = [float(f) for f in args.factors.split(",")]
+    eps0, tv0 = cfg.final_weights(s)
+    sums: dict[str, list[list[float]]] = defaultdict(list)
+    for d in args.dirs:
+        for image, kname, hr, lr, k_true, k_est, base in saved_cases([d], s):
+            k = k_true.float() if args.from_true else k_est
+            y = cv_luma(lr)
+            errors, gains = [], []
+            for f in factors:
+                errors.append(cv_error(y, k, s, eps0 * f, tv0 * f))
+                sr = tv_refine(lr, k, s, tv0 * f, cfg.final_iters, eps=eps0 * f, step=cfg.final_lr)
+                gains.append(psnr_y(sr, hr) - base)
+            pick = min(range(len(factors)), key=errors.__getitem__)
+            cells = "\t".join(
+                f"{f:g}:{e:.4e}:{g:+.3f}" for f, e, g in zip(factors, errors, gains, strict=True)
+            )
+            emit_row(
+                f"{d.name}\t{image}\t{kname}\t{cells}\t{factors[pick]:g}\t{gains[pick]:+.3f}",
+                args.out,
+            )
+            sums[d.name].append([*gains, gains[pick], max(gains)])
+    names = [f"f={f:g}" for f in factors] + ["pick", "oracle"]
+    for folder, rows in sums.items():
+        means = [sum(col) / len(rows) for col in zip(*rows, strict=True)]
+        cells = "  ".join(f"{n} {m:+.3f}" for n, m in zip(names, means, strict=True))
+        print(f"mean\t{folder}\t{len(rows)} cases\t{cells}")
+
+
+if __name__ == "__main__":
+    main()
