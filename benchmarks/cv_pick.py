@@ -1,17 +1,18 @@
-"""Cross-validated weights for the final step, scored on kernels already estimated.
+"""Choices made per image by cross-validation, scored on kernels already estimated.
 
-For every saved case (as :mod:`benchmarks.final_step`) and every factor f of ``--factors``,
-the final step's damping and TV weight (``ReconConfig.final_weights`` at the case's scale)
-are multiplied by f. Each f is scored twice: the cross-validation error with which the
-kernel predicts held-out LR pixels under those weights
-(:func:`kfops.kernel_check.cv_error` on the image the reconstructor's checks score on,
-:func:`kfops.reconstructor.cv_luma`), and the Y-PSNR gain of the final step over bicubic
-(needs the HR image, so it is the benchmark's side only). The ``pick`` is the f of least
-cross-validation error (ties to the first listed): the regularisation weight chosen per
-image by cross-validation, as in classical regularised deconvolution.
+For every saved case (as :mod:`benchmarks.final_step`) and every factor f of ``--factors``:
+``--what weights`` multiplies the final step's damping and TV weight
+(``ReconConfig.final_weights`` at the case's scale) by f, the regularisation weight chosen
+per image as in classical regularised deconvolution; ``--what dilation`` makes the kernel
+f× wider (:func:`kfops.kernels.dilate_kernel`, cut back to its size), its size chosen per
+image. Each f is scored twice: the cross-validation error with which the kernel predicts
+held-out LR pixels (:func:`kfops.kernel_check.cv_error` on the image the reconstructor's
+checks score on, :func:`kfops.reconstructor.cv_luma`), and the Y-PSNR gain of the final
+step over bicubic (needs the HR image, so it is the benchmark's side only). The ``pick``
+is the f of least cross-validation error (ties to the first listed).
 
-    python -m benchmarks.final_weight_cv DIR [DIR ...] [--scale S] [--from-true] \\
-        --factors 1,0.5,2,4 --out final_weight_cv.tsv
+    python -m benchmarks.cv_pick DIR [DIR ...] [--what weights|dilation] [--scale S] \\
+        [--from-true] --factors 1,0.5,2,4 --out cv_pick.tsv
 
 Rows (tab-separated): folder, image, kernel, then per factor ``f:cv_error:gain``, then the
 picked factor and its gain. The means per folder are printed at the end: every factor,
@@ -25,6 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from kfops.kernel_check import cv_error
+from kfops.kernels import dilate_kernel, fit_to
 from kfops.metrics import psnr_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
@@ -37,10 +39,11 @@ from .rows import emit_row
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--what", choices=("weights", "dilation"), default="weights")
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--factors", default="1,0.5,2,4")
     ap.add_argument("--from-true", action="store_true", help="score the true kernels instead")
-    ap.add_argument("--out", type=Path, default=Path("final_weight_cv.tsv"))
+    ap.add_argument("--out", type=Path, default=Path("cv_pick.tsv"))
     args = ap.parse_args()
     cfg = recon_config("cpu")
     s = args.scale
@@ -53,8 +56,12 @@ def main() -> None:
             y = cv_luma(lr)
             errors, gains = [], []
             for f in factors:
-                errors.append(cv_error(y, k, s, eps0 * f, tv0 * f))
-                sr = tv_refine(lr, k, s, tv0 * f, cfg.final_iters, eps=eps0 * f, step=cfg.final_lr)
+                if args.what == "weights":
+                    kf, eps, tv = k, eps0 * f, tv0 * f
+                else:
+                    kf, eps, tv = fit_to(dilate_kernel(k, f), tuple(k.shape)), eps0, tv0
+                errors.append(cv_error(y, kf, s, eps, tv))
+                sr = tv_refine(lr, kf, s, tv, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 gains.append(psnr_y(sr, hr) - base)
             pick = min(range(len(factors)), key=errors.__getitem__)
             cells = "\t".join(
