@@ -102,6 +102,7 @@ RECON_PRESETS: dict[str, dict] = {
         kernel_radius_cv=True,
         resize_check="bicubic",
         resize_gate=0.4,
+        resize_mean=2,
         unet_base=16,
         unet_levels=4,
         crop=40,
