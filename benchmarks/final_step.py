@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from kfops import backproject, bench, bicubic_upsample, degrade
+from kfops.kernels import align_kernel
 from kfops.metrics import default_crop_border, psnr_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
@@ -92,13 +93,15 @@ def saved_cases(dirs: list[Path], scale: int = 4) -> Iterator[tuple]:
     """For every ``IMAGE__KERNEL[__...].npy`` in ``dirs`` (sorted): (image, kernel name, HR
     (1, 3, H, W), LR ×scale (reflect, clamped to [0, 1]), true kernel, estimated kernel,
     Y-PSNR of bicubic), the HR image rebuilt as in the benchmark (the (128·s)² centre crop,
-    or the whole image when smaller)."""
+    or the whole image when smaller; the kernel aligned where the name says ``@aligned``)."""
     hrs: dict[str, torch.Tensor] = {}
     for f in sorted(f for d in dirs for f in d.glob("*__*.npy")):
         image, kname = f.stem.split("__")[:2]
         if image not in hrs:
             hrs[image] = bench._load_hr(hr_path(image), 128 * scale, scale, None)
         hr, k_true = hrs[image], _kernels(kname, scale)[kname]
+        if "@aligned" in f.stem:  # made by phase2_ablation --align
+            k_true = align_kernel(k_true, scale)
         lr = degrade(hr, k_true, scale, "reflect").clamp(0, 1)
         base = psnr_y(bicubic_upsample(lr, scale).clamp(0, 1), hr)
         yield image, kname, hr, lr, k_true, torch.from_numpy(np.load(f)).float(), base

@@ -18,7 +18,10 @@ luma of the LR image alone, then applies the preset's final step to the RGB imag
 that kernel (variant names get ``@y``). ``--prior-steps N`` trains (and caches) priors
 for N steps instead of the preset's (variant names get ``@prior=N``). ``--seed`` seeds the
 prior's training and Phase 2; ``--phase2-seed N`` gives Phase 2 a seed of its own (the
-network initialisations and the noise; variant names get ``@phase2_seed=N``).
+network initialisations and the noise; variant names get ``@phase2_seed=N``). ``--align``
+moves each kernel to where the degradation is bicubic-aligned before the LR image is made
+(:func:`kfops.kernels.align_kernel`; it matters where the support's parity differs from
+the scale's, as the 6s supports at ×3; variant names get ``@aligned``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ import torch
 from kfops import bench, bicubic_upsample, degrade, tv_refine
 from kfops.diffusion import PatchPrior
 from kfops.kernel_inr import default_kernel_size
-from kfops.kernels import RESIZE_METHODS, anisotropic_gaussian, camera_shake, resize_filter
+from kfops.kernels import (
+    RESIZE_METHODS,
+    align_kernel,
+    anisotropic_gaussian,
+    camera_shake,
+    resize_filter,
+)
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import prior_config, recon_config
 from kfops.reconstructor import Reconstructor
@@ -108,6 +117,7 @@ def main() -> None:
     ap.add_argument(
         "--scale", type=int, default=4, help="SR factor (HR crop 128·s, so LR stays 128²)"
     )
+    ap.add_argument("--align", action="store_true", help="bicubic-aligned kernels")
     args = ap.parse_args()
     s = args.scale
     phase2_seed = args.seed if args.phase2_seed is None else args.phase2_seed
@@ -115,6 +125,8 @@ def main() -> None:
     if args.kernels is not None:
         args.kernels.mkdir(parents=True, exist_ok=True)
     kernels = _kernels(args.kernel_names, s)
+    if args.align:
+        kernels = {name: align_kernel(k, s) for name, k in kernels.items()}
     variants = [_variant(spec) for spec in args.variants]
     for image in args.images.split(","):
         hr = bench._load_hr(hr_path(image), 128 * s, s, None)
@@ -126,6 +138,8 @@ def main() -> None:
                 tag += f"_x{s}"
             if args.prior_steps is not None:
                 tag += f"_steps{args.prior_steps}"
+            if args.align:
+                tag += "_aligned"
             cached = args.priors / f"{image}_{kname}_{args.seed}{tag}.pt"
             prior = cached_prior(cached, src, args.seed, args.prior_steps)
             for name, overrides in variants:
@@ -136,6 +150,8 @@ def main() -> None:
                     name = f"{name}@x{s}"
                 if phase2_seed != args.seed:
                     name = f"{name}@phase2_seed={phase2_seed}"
+                if args.align:
+                    name = f"{name}@aligned"
                 cfg = recon_config("cpu", **overrides)
                 # with --luma the final step runs below, on the RGB image
                 run_cfg = (

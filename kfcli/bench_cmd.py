@@ -62,6 +62,15 @@ def _guarded(fn: Callable) -> Callable:
 @click.option(
     "--kernel-size", type=click.IntRange(min=1), default=24, show_default=True, help="Set kernels."
 )
+@click.option(
+    "--align/--no-align",
+    "align_kernels",
+    default=True,
+    show_default=True,
+    help="Move each kernel's centre of mass to where the degradation is bicubic-aligned "
+    "(as Phase 2 places its estimate); a kernel off it shifts the LR image by a fraction "
+    "of a pixel, which no blind method can recover.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Base of the job seeds.")
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
@@ -85,6 +94,7 @@ def bench(
     out_dir: Path,
     limit_images: int | None,
     kernel_size: int,
+    align_kernels: bool,
     seed: int,
     device: str,
     save_images: bool,
@@ -116,6 +126,7 @@ def bench(
         scale,
         crop,
         kernel_size=kernel_size,
+        align_kernels=align_kernels,
         limit_images=limit_images,
         seed=seed,
         device=_device(device),

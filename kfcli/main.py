@@ -168,19 +168,46 @@ def _prepare(image: Path, kernel_spec: str, scale: int, out: Path, device: str):
 @SCALE
 @OUT
 @PADDING
+@click.option(
+    "--align",
+    is_flag=True,
+    help="First move the kernel's centre of mass to where the output stays bicubic-aligned "
+    "(kfops.kernels.align_kernel): the LR image then lies on the grid that blind SR "
+    "assumes. Without it the kernel is used exactly as given.",
+)
 @DEVICE
 @QUIET
 @guarded
 def degrade(
-    image: Path, kernel_spec: str, scale: int, out: Path, padding: str, device: str, quiet: bool
+    image: Path,
+    kernel_spec: str,
+    scale: int,
+    out: Path,
+    padding: str,
+    align: bool,
+    device: str,
+    quiet: bool,
 ) -> None:
     """Blur IMAGE with a kernel and subsample it by --scale: LR = (HR ⊛ k)↓s."""
     import torch
 
     import kfops
     from kfops.io import save_image
+    from kfops.kernel_inr import target_center
+    from kfops.kernels import align_kernel, center_of_mass
 
     data, k, dev = _prepare(image, kernel_spec, scale, out, device)
+    cy, cx = center_of_mass(k)
+    off = (cy - target_center(k.shape[0], scale), cx - target_center(k.shape[1], scale))
+    if align:
+        k = align_kernel(k, scale)
+    elif max(map(abs, off)) >= 0.05 and not quiet:
+        click.echo(
+            f"note: the kernel's centre is ({off[0]:+.2f}, {off[1]:+.2f}) px (rows, cols) "
+            "off the bicubic-aligned position, so a blind SR of the output comes out "
+            "shifted by that against IMAGE; --align moves the kernel there",
+            err=True,
+        )
     hr = data.pixels.to(dev)
     if min(hr.shape[-2:]) < scale:
         raise kfops.ImageError(

@@ -2,7 +2,11 @@
 
 Protocol: each HR image is centre-cropped (:func:`center_crop`), degraded with each kernel
 of a set by ``kfops.degrade(hr, k, scale, "reflect")`` (noise-free, kept in float, clamped
-to [0, 1]), and every method super-resolves the LR image. Scores are :func:`psnr_y` /
+to [0, 1]), and every method super-resolves the LR image. Each kernel is first moved so
+that this degradation is bicubic-aligned (:func:`kfops.kernels.align_kernel`; the moved
+kernel is the true kernel from then on), unless ``align_kernels`` is off: a kernel off
+that position shifts the LR image by a fraction of an HR pixel, which no blind method can
+tell from a shift of the image, so its PSNR would measure the shift. Scores are :func:`psnr_y` /
 :func:`ssim_y` against the HR crop (default 5% border crop) and, for methods that return
 a kernel, :func:`kernel_ncc` against the true kernel.
 
@@ -58,7 +62,7 @@ import torch.nn.functional as F
 from .degradation import backproject, bicubic_upsample
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError
 from .io import IMAGE_EXTENSIONS, atomic_write, load_image, save_image
-from .kernels import load_kernel, named_kernel_set, save_kernel, validate_kernel
+from .kernels import align_kernel, load_kernel, named_kernel_set, save_kernel, validate_kernel
 from .metrics import default_crop_border, kernel_ncc, psnr_y, ssim_y
 from .ops import degrade
 
@@ -499,6 +503,7 @@ def run_benchmark(
     crop: int | None = 512,
     *,
     kernel_size: int = 24,
+    align_kernels: bool = True,
     limit_images: int | None = None,
     crop_border: int | None = None,
     seed: int = 0,
@@ -512,6 +517,8 @@ def run_benchmark(
     Args:
         images: folder of HR images or a list of paths (:func:`list_images`).
         kernels: a kernel-set spec or mapping (:func:`load_kernel_set`, ``kernel_size``).
+        align_kernels: move each kernel's centre of mass to where the degradation is
+            bicubic-aligned at ``scale`` (:func:`kfops.kernels.align_kernel`) before use.
         out_dir: output folder (created if missing, parents included).
         methods: registered method names (:func:`get_method`).
         scale: integer factor s >= 1. crop: HR centre-crop size (:func:`center_crop`).
@@ -536,6 +543,8 @@ def run_benchmark(
     meths = [get_method(n) for n in names]
     paths = list_images(images, limit_images)
     kset = load_kernel_set(kernels, kernel_size)
+    if align_kernels:
+        kset = {name: align_kernel(k, scale) for name, k in kset.items()}
     dev = torch.device(device)
 
     out = Path(out_dir)

@@ -31,6 +31,7 @@ from kfops.io import atomic_write
 
 __all__ = [
     "RESIZE_METHODS",
+    "align_kernel",
     "anisotropic_gaussian",
     "box",
     "camera_shake",
@@ -309,17 +310,48 @@ def recenter(k: torch.Tensor, size: Size | None = None) -> torch.Tensor:
     Raises :class:`KernelError` if no mass can be kept inside the window.
     """
     k = validate_kernel(k)
-    k64 = k.to(torch.float64)
     shape = (k.shape[0], k.shape[1]) if size is None else _size2(size)
-    target = ((shape[0] - 1) / 2, (shape[1] - 1) / 2)
+    return _move_com(k, shape, ((shape[0] - 1) / 2, (shape[1] - 1) / 2), "recenter")
+
+
+def _move_com(
+    k: torch.Tensor, shape: tuple[int, int], target: tuple[float, float], what: str
+) -> torch.Tensor:
+    """``k`` translated into a ``shape`` window with its COM on ``target`` (see recenter)."""
+    k64 = k.to(torch.float64)
     cy, cx = center_of_mass(k64)
     out = _place_com(
         lambda ty, tx: _translate(k64, ty, tx, shape),
         (target[0] - cy, target[1] - cx),
         target,
-        "recenter",
+        what,
     )
     return out.to(_as_float(k).dtype)
+
+
+def align_kernel(k: torch.Tensor, scale: int, tol: float = 1e-6) -> torch.Tensor:
+    """Translate a ``(Kh, Kw)`` kernel so that ``degrade(x, k, scale)`` is bicubic-aligned.
+
+    The COM goes to :func:`kfops.kernel_inr.target_center` on each axis: the array centre
+    where the side has the parity of ``scale``, half a pixel towards the bottom-right
+    otherwise; that is also where Phase 2 places its estimate. A kernel elsewhere shifts the
+    LR image against the HR grid by a fraction of a pixel, and since no blind method can
+    tell a shift of the kernel from a shift of the image, synthetic test data for blind SR
+    should be made with aligned kernels. Same shape and dtype, sum
+    1; the translation is linear interpolation as in :func:`recenter` (a half-pixel move
+    averages neighbouring taps). A kernel whose COM is within ``tol`` pixels of the target
+    is returned normalised but otherwise unchanged.
+    """
+    from kfops.kernel_inr import target_center
+
+    k = validate_kernel(k)
+    s = _pos_int(scale, "scale")
+    shape = (k.shape[0], k.shape[1])
+    target = (target_center(shape[0], s), target_center(shape[1], s))
+    cy, cx = center_of_mass(k)
+    if max(abs(cy - target[0]), abs(cx - target[1])) <= tol:
+        return normalize(k)
+    return _move_com(k, shape, target, "align_kernel")
 
 
 def _fit_offset(k_len: int, s_len: int) -> int:

@@ -136,6 +136,29 @@ def test_kernel_estimating_method(data, tmp_path):
         B.unregister_method("test-fake")
 
 
+@pytest.mark.parametrize("align", [True, False])
+def test_kernels_are_aligned_before_synthesis(tmp_path, data, align):
+    hr_dir, _ = data
+    k_dir = tmp_path / "odd"
+    k_dir.mkdir()
+    K.save_kernel(K.gaussian(7, 1.0), k_dir / "g7.npy")  # odd support, centred: off at x2
+    seen = []
+
+    def spy(lr, scale, ctx):
+        seen.append(K.center_of_mass(ctx["gt_kernel"]))
+        return kfops.bicubic_upsample(lr, scale), None
+
+    B.register_method("test-spy", spy)
+    try:
+        B.run_benchmark(
+            hr_dir, k_dir, tmp_path / "out", ["test-spy"], 2, align_kernels=align, quiet=True
+        )
+    finally:
+        B.unregister_method("test-spy")
+    expected = 3.5 if align else 3.0  # kfops.kernel_inr.target_center(7, 2) = 3.5
+    assert seen and all(c == pytest.approx((expected, expected), abs=1e-9) for c in seen)
+
+
 def test_registry_and_inputs(data, tmp_path):
     hr_dir, _ = data
     assert B.available_methods()[:2] == METHODS

@@ -72,3 +72,15 @@ def test_cross_scale_scores_are_finite_and_the_slope_falls_as_the_kernel_widens(
     # patch near a sharp one, so the reverse term grows with the width
     back_narrow, back_wide = narrow["bi"] - narrow["nn"], wide["bi"] - wide["nn"]
     assert 0 <= back_narrow < back_wide
+
+
+def test_synthesis_offset_of_the_scripts_kernels():
+    """The scripts' 6s-tap kernels are centred on the array: half a pixel off the aligned
+    grid at ×3, on it at ×4; the resize filters are built on it at every scale."""
+    from benchmarks.alignment import synthesis_offset
+
+    at3 = _kernels("levin_k2,gauss_1.0_3.0_0,bicubic", scale=3)
+    assert synthesis_offset(at3["levin_k2"], 3) == (-0.5, -0.5)
+    assert synthesis_offset(at3["gauss_1.0_3.0_0"], 3) == (-0.5, -0.5)
+    assert synthesis_offset(at3["bicubic"], 3) == (0.0, 0.0)
+    assert synthesis_offset(_kernels("levin_k2")["levin_k2"], 4) == (0.0, 0.0)

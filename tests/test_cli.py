@@ -43,6 +43,23 @@ def test_degrade_matches_library(runner, tmp_path):
     assert (got - ref.clamp(0, 1)).abs().max() <= 0.5 / 255 + 1e-6
 
 
+def test_degrade_notes_and_aligns_an_off_grid_kernel(tmp_path):
+    """An odd kernel at an even scale is half a pixel off the bicubic-aligned grid: kf
+    degrade says so and uses it as given; --align moves it (kfops.kernels.align_kernel)."""
+    src, runner = _img(tmp_path), CliRunner()
+    hr = kfops.io.load_image(src).pixels
+    k = kfops.kernels.gaussian(7, 1.5).float()
+    aligned = kfops.kernels.align_kernel(k, 4)
+    for extra, kernel, noted in (([], k, True), (["--align"], aligned, False)):
+        out = tmp_path / f"lr{len(extra)}.png"
+        args = ["degrade", str(src), "--kernel", "gauss:1.5:7", "-s", "4", "-o", str(out)]
+        res = runner.invoke(cli, args + extra)
+        assert res.exit_code == 0, res.output
+        assert ("(-0.50, -0.50) px" in res.stderr) is noted
+        ref = kfops.degrade(hr, kernel, 4).clamp(0, 1)
+        assert (kfops.io.load_image(out).pixels - ref).abs().max() <= 0.5 / 255 + 1e-6
+
+
 def test_degrade_with_an_ordinary_resize_filter(runner, tmp_path):
     """--kernel bicubic is the blur of PIL's bicubic downscale by -s."""
     src = _img(tmp_path, size=(48, 48))

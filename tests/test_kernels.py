@@ -399,6 +399,50 @@ def test_recenter_keeps_dtype_and_centred_is_fixed_point() -> None:
     assert_centred(r32, 1e-4)
 
 
+def _ramp_reading(k: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each interior LR pixel of ``degrade(ramp, k, scale)`` reads a linear ramp (HR
+    rows, cols; any blur of a ramp is the ramp at the kernel's COM), and where a
+    bicubic-aligned grid puts its centre: s*j + (s - 1)/2."""
+    from kfops import degrade
+
+    n = 12 * scale + 2 * k.shape[0]
+    rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    hr = torch.stack((rows, cols)).to(torch.float64)[None] / n
+    lr = degrade(hr, k.to(torch.float64), scale, "reflect")[0] * n
+    m = k.shape[0] // scale + 2  # LR pixels whose taps stay inside the image
+    j = torch.arange(m, lr.shape[-1] - m, dtype=torch.float64)
+    read = torch.stack((lr[0, m:-m, m], lr[1, m, m:-m]))
+    return read, torch.stack((scale * j + (scale - 1) / 2,) * 2)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("size", [7, 8, 18, 19])
+def test_align_kernel_makes_degrade_bicubic_aligned(scale: int, size: int) -> None:
+    g = torch.Generator().manual_seed(10 * size + scale)
+    k = torch.rand(size, size, generator=g, dtype=torch.float64) ** 4
+    k[: size // 3] *= 0.1  # lopsided: the COM is well off the array centre
+    a = K.align_kernel(k, scale)
+    assert_kernel(a, (size, size))
+    read, aligned = _ramp_reading(a, scale)
+    assert torch.allclose(read, aligned, atol=1e-9)
+    assert not torch.allclose(_ramp_reading(k / k.sum(), scale)[0], aligned, atol=0.1)
+
+
+@pytest.mark.parametrize(("size", "scale", "offset"), [(18, 3, -0.5), (19, 4, -0.5), (24, 4, 0.0)])
+def test_align_kernel_centred_kernels(size: int, scale: int, offset: float) -> None:
+    g = K.gaussian(size, 2.0)
+    read, aligned = _ramp_reading(g, scale)
+    assert torch.allclose(read - aligned, torch.full_like(read, offset), atol=1e-9)
+    a = K.align_kernel(g, scale)
+    if offset == 0.0:
+        assert torch.equal(a, g / g.sum())  # already aligned: left as it is
+    else:
+        assert torch.allclose(_ramp_reading(a, scale)[0], aligned, atol=1e-9)
+    assert K.align_kernel(g.float(), scale).dtype == torch.float32
+    with pytest.raises(KernelError, match="scale"):
+        K.align_kernel(g, 0)
+
+
 def test_fit_pad_crop() -> None:
     k = off_centre_kernel()
     p = K.pad_to(k, 26)
