@@ -630,7 +630,7 @@ def run_benchmark(
     wanted = [_key(p.stem, k, m.name, scale, crop_i) for p in paths for k in kset for m in meths]
     latest = {_row_key(r): r for r in read_results(csv_path)}
     rows = [latest[key] for key in wanted if key in latest]
-    _write_summary(rows, out / "summary.md", scale, crop_i, len(paths), kset)
+    _write_summary(rows, out / "summary.md", scale, crop_i, len(paths), kset, align_kernels)
     _kernels_figure(out, rows, [p.stem for p in paths], kset, meths)
     _crops_figure(out, rows, [pr for pr in pairs if pr in fig_pairs], names)
     return rows
@@ -657,6 +657,7 @@ def _write_summary(
     crop: int,
     n_images: int,
     kset: Mapping[str, torch.Tensor],
+    aligned: bool = True,
 ) -> None:
     methods = _unique([r["method"] for r in rows])
     groups = [g for g in KERNEL_GROUPS if any(kernel_group(k) == g for k in kset)]
@@ -666,7 +667,8 @@ def _write_summary(
         f"# kf bench: ×{scale}, {crop_txt}",
         "",
         f"{n_images} images × {len(kset)} kernels; noise-free LR = (HR ⊛ k)↓{scale} "
-        "(reflect padding). PSNR (dB) / SSIM on Y (BT.601), border of 5% of the shorter "
+        f"(reflect padding{', kernels moved onto the bicubic-aligned grid' if aligned else ''})"
+        ". PSNR (dB) / SSIM on Y (BT.601), border of 5% of the shorter "
         "side removed unless set otherwise; means over images and kernels. Kernel NCC: "
         "normalised cross-correlation with the true kernel at the best integer shift.",
         "",

@@ -157,6 +157,8 @@ def test_kernels_are_aligned_before_synthesis(tmp_path, data, align):
         B.unregister_method("test-spy")
     expected = 3.5 if align else 3.0  # kfops.kernel_inr.target_center(7, 2) = 3.5
     assert seen and all(c == pytest.approx((expected, expected), abs=1e-9) for c in seen)
+    said = "bicubic-aligned grid" in (tmp_path / "out" / "summary.md").read_text()
+    assert said is align
 
 
 def test_registry_and_inputs(data, tmp_path):
