@@ -203,6 +203,10 @@ def test_cli_bench(data, tmp_path):
     ref = B.run_benchmark(hr_dir, k_dir, tmp_path / "api_out", METHODS, 2, 512, quiet=True)
     got = B.read_results(out / "results.csv")
     assert [(r["psnr_y"], r["ssim_y"]) for r in got] == [(r["psnr_y"], r["ssim_y"]) for r in ref]
+    assert "bicubic-aligned grid" in (out / "summary.md").read_text()
+    res = runner.invoke(cli, [*args[:-3], "-o", str(tmp_path / "kept"), "--no-align", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "bicubic-aligned grid" not in (tmp_path / "kept" / "summary.md").read_text()
 
 
 @pytest.mark.parametrize(
