@@ -130,7 +130,8 @@ def degrade(
     followed by bicubic upsampling introduces no shift. When K and s differ in parity the
     result equals that of the kernel zero-padded by one row at the bottom and one column
     at the right (size K+1), i.e. the kernel's centre is read half a pixel up-left of the
-    LR pixel centre.
+    LR pixel centre. To make test data for blind SR, whose estimates sit on the aligned
+    grid, move such a kernel there first with :func:`kfops.kernels.align_kernel`.
     """
     _check_image(x, "x")
     s = _check_scale(s)
