@@ -28,8 +28,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from kfops.kernel_inr import target_center
-from kfops.kernels import center_of_mass, shift_kernel
+from kfops.kernels import alignment_offset, shift_kernel
 from kfops.metrics import psnr_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
@@ -40,11 +39,8 @@ from .rows import emit_row
 
 def synthesis_offset(k_true, scale: int) -> tuple[float, float]:
     """(dy, dx): the true kernel's centre of mass minus its aligned position (HR px)."""
-    cy, cx = center_of_mass(k_true)
-    return (
-        round(cy - target_center(k_true.shape[0], scale), 1),
-        round(cx - target_center(k_true.shape[1], scale), 1),
-    )
+    dy, dx = alignment_offset(k_true, scale)
+    return round(dy, 1), round(dx, 1)
 
 
 def main() -> None:

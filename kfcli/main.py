@@ -193,12 +193,10 @@ def degrade(
 
     import kfops
     from kfops.io import save_image
-    from kfops.kernel_inr import target_center
-    from kfops.kernels import align_kernel, center_of_mass
+    from kfops.kernels import align_kernel, alignment_offset
 
     data, k, dev = _prepare(image, kernel_spec, scale, out, device)
-    cy, cx = center_of_mass(k)
-    off = (cy - target_center(k.shape[0], scale), cx - target_center(k.shape[1], scale))
+    off = alignment_offset(k, scale)
     if align:
         k = align_kernel(k, scale)
     elif max(map(abs, off)) >= 0.05 and not quiet:

@@ -32,6 +32,7 @@ from kfops.io import atomic_write
 __all__ = [
     "RESIZE_METHODS",
     "align_kernel",
+    "alignment_offset",
     "anisotropic_gaussian",
     "box",
     "camera_shake",
@@ -329,6 +330,17 @@ def _move_com(
     return out.to(_as_float(k).dtype)
 
 
+def alignment_offset(k: torch.Tensor, scale: int) -> tuple[float, float]:
+    """(dy, dx): the kernel's centre of mass minus the position where ``degrade(x, k,
+    scale)`` is bicubic-aligned (:func:`kfops.kernel_inr.target_center`), in HR pixels."""
+    from kfops.kernel_inr import target_center
+
+    k = validate_kernel(k)
+    s = _pos_int(scale, "scale")
+    cy, cx = center_of_mass(k)
+    return cy - target_center(k.shape[0], s), cx - target_center(k.shape[1], s)
+
+
 def align_kernel(k: torch.Tensor, scale: int, tol: float = 1e-6) -> torch.Tensor:
     """Translate a ``(Kh, Kw)`` kernel so that ``degrade(x, k, scale)`` is bicubic-aligned.
 
@@ -342,16 +354,12 @@ def align_kernel(k: torch.Tensor, scale: int, tol: float = 1e-6) -> torch.Tensor
     averages neighbouring taps). A kernel whose COM is within ``tol`` pixels of the target
     is returned normalised but otherwise unchanged.
     """
-    from kfops.kernel_inr import target_center
-
     k = validate_kernel(k)
-    s = _pos_int(scale, "scale")
-    shape = (k.shape[0], k.shape[1])
-    target = (target_center(shape[0], s), target_center(shape[1], s))
-    cy, cx = center_of_mass(k)
-    if max(abs(cy - target[0]), abs(cx - target[1])) <= tol:
+    dy, dx = alignment_offset(k, scale)
+    if max(abs(dy), abs(dx)) <= tol:
         return normalize(k)
-    return _move_com(k, shape, target, "align_kernel")
+    cy, cx = center_of_mass(k)
+    return _move_com(k, (k.shape[0], k.shape[1]), (cy - dy, cx - dx), "align_kernel")
 
 
 def _fit_offset(k_len: int, s_len: int) -> int:
