@@ -44,6 +44,8 @@ from kfops.kernels import (
     align_kernel,
     anisotropic_gaussian,
     camera_shake,
+    disk,
+    linear_motion,
     resize_filter,
 )
 from kfops.metrics import kernel_ncc, psnr_y
@@ -62,8 +64,11 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
     deviations in HR pixels at ×4, angle in radians; e.g. ``gauss_1.2_1.2_0`` blurs about
     as much as averaging 4×4 pixels); the Gaussians' widths scale with s / 4. ``shake_SEED``
     is the :func:`kfops.kernels.camera_shake` kernel drawn with a generator seeded SEED;
-    ``bicubic``, ``bilinear`` and ``area`` are the blurs of an ordinary downscale by the
-    scale (:func:`kfops.kernels.resize_filter`)."""
+    ``disk_R`` the defocus :func:`kfops.kernels.disk` of radius R and ``motion_L_THETA`` the
+    :func:`kfops.kernels.linear_motion` of length L at angle THETA (radians), both in HR
+    pixels at ×4 and scaled with s / 4 like the Gaussians; ``bicubic``, ``bilinear`` and
+    ``area`` are the blurs of an ordinary downscale by the scale
+    (:func:`kfops.kernels.resize_filter`)."""
     size = default_kernel_size(scale)
     table = bench.load_kernel_set("levin,stress", size=size)
     gauss_names = list(bench.load_kernel_set("gauss", size=24))
@@ -73,6 +78,11 @@ def _kernels(names: str | None, scale: int = 4) -> dict[str, torch.Tensor]:
         table[name] = anisotropic_gaussian(size, sx * scale / 4, sy * scale / 4, th)
     for name in (n for n in chosen if n in RESIZE_METHODS):
         table[name] = resize_filter(scale, name, size)
+    for name in (n for n in chosen if n.startswith("disk_")):
+        table[name] = disk(size, float(name.split("_")[1]) * scale / 4)
+    for name in (n for n in chosen if n.startswith("motion_")):
+        length, theta = (float(v) for v in name.split("_")[1:])
+        table[name] = linear_motion(size, length * scale / 4, theta)
     for name in (n for n in chosen if n.startswith("shake_")):
         seed = int(name.split("_")[1])
         table[name] = camera_shake(size, generator=torch.Generator().manual_seed(seed))

@@ -106,7 +106,8 @@ KERNEL = click.option(
     "kernel_spec",
     required=True,
     help="Kernel file (.npy, .png, .mat) or a generator: box:K, gauss:SIGMA[:K], "
-    "gauss:SX,SY,THETA[:K], shake:SEED[:K], l_shape[:K], empty_square[:K], "
+    "gauss:SX,SY,THETA[:K], disk:RADIUS[:K] (defocus), motion:LENGTH,THETA[:K] (linear "
+    "motion), shake:SEED[:K], l_shape[:K], empty_square[:K], "
     "filled_square[:K], or bicubic, bilinear, area: the blur of an ordinary downscale "
     "by the scale factor.",
 )

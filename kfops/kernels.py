@@ -39,6 +39,7 @@ __all__ = [
     "center_of_mass",
     "crop_to",
     "data_dir",
+    "disk",
     "dilate_kernel",
     "empty_square",
     "filled_square",
@@ -46,6 +47,7 @@ __all__ = [
     "gaussian",
     "kernel_from_spec",
     "l_shape",
+    "linear_motion",
     "load_kernel",
     "load_kernel_stack",
     "named_kernel_set",
@@ -1003,15 +1005,74 @@ def camera_shake(
     reach = float(torch.maximum(px.abs().max(), py.abs().max()))
     if reach > half:
         px, py = px * (half / reach), py * (half / reach)
-    px, py = px + (n - 1) / 2, py + (n - 1) / 2
-    x0, y0 = px.floor(), py.floor()
-    fx, fy = px - x0, py - y0
-    x0, y0 = x0.long(), y0.long()
-    k = torch.zeros(n * n, dtype=torch.float64)
+    k = _splat(py + (n - 1) / 2, px + (n - 1) / 2, (n, n))
+    return recenter(k).to(dtype)
+
+
+def _splat(py: torch.Tensor, px: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Equal-weight points at array coordinates ``(py, px)`` (1-D float64, each inside
+    ``[0, H-1] x [0, W-1]``) spread bilinearly onto a ``shape`` grid of zeros."""
+    h, w = shape
+    y0 = py.floor().clamp(0, max(h - 2, 0))
+    x0 = px.floor().clamp(0, max(w - 2, 0))
+    fy, fx = py - y0, px - x0
+    y0, x0 = y0.long(), x0.long()
+    k = torch.zeros(h * w, dtype=torch.float64)
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
-            k.index_add_(0, (y0 + dy) * n + (x0 + dx), wy * wx)
-    return recenter(k.view(n, n)).to(dtype)
+            keep = (wy * wx) > 0
+            k.index_add_(0, ((y0 + dy) * w + (x0 + dx))[keep], (wy * wx)[keep])
+    return k.view(h, w)
+
+
+def disk(
+    size: Size,
+    radius: float,
+    dtype: torch.dtype = torch.float64,
+    supersample: int = 8,
+) -> torch.Tensor:
+    """Defocus (pillbox) kernel: each pixel weighted by the fraction of it that a disc of
+    ``radius`` px, centred on the array centre, covers (measured on ``supersample``² points
+    per pixel, so the rim is anti-aliased); sum 1. The disc must fit: ``radius`` at most
+    half the shorter side of ``size`` (int or ``(H, W)``)."""
+    shape = _size2(size)
+    r = _finite(radius, "radius")
+    m = _pos_int(supersample, "supersample")
+    if r <= 0:
+        raise KernelError(f"disk radius must be positive, got {r:g}")
+    if r > min(shape) / 2:
+        raise KernelError(f"a disk of radius {r:g} does not fit a {shape[0]}x{shape[1]} kernel")
+    yy, xx = _grid(shape)
+    sub = (torch.arange(m, dtype=torch.float64) + 0.5) / m - 0.5
+    dy = yy[..., None, None] + sub[:, None]
+    dx = xx[..., None, None] + sub[None, :]
+    cover = (dy * dy + dx * dx <= r * r).to(torch.float64).mean((-2, -1))
+    k = validate_kernel(cover, "disk kernel (radius too small for the grid?)")
+    return (k / k.sum()).to(dtype)
+
+
+def linear_motion(
+    size: Size, length: float, theta: float = 0.0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """Uniform linear motion blur: a straight segment of ``length`` px through the array
+    centre at angle ``theta`` (radians, from the +x (column) axis towards +y (rows, down),
+    as in :func:`anisotropic_gaussian`), drawn as 16 points per pixel of length spread
+    bilinearly (so about 2 px wide across the motion, anti-aliased); sum 1, COM on the
+    array centre. ``length`` 0 is a point (a delta where the centre falls on a pixel). The
+    segment must fit inside the ``size`` (int or ``(H, W)``) array."""
+    h, w = _size2(size)
+    n_len = _finite(length, "length")
+    th = _finite(theta, "theta")
+    if n_len < 0:
+        raise KernelError(f"motion length must be >= 0, got {n_len:g}")
+    c, s = math.cos(th), math.sin(th)
+    half_y, half_x = abs(s) * n_len / 2, abs(c) * n_len / 2
+    if half_y > (h - 1) / 2 or half_x > (w - 1) / 2:
+        raise KernelError(f"a motion of length {n_len:g} px does not fit a {h}x{w} kernel")
+    n = max(1, math.ceil(16 * n_len))
+    t = ((torch.arange(n, dtype=torch.float64) + 0.5) / n - 0.5) * n_len
+    k = _splat((h - 1) / 2 + s * t, (w - 1) / 2 + c * t, (h, w))
+    return (k / k.sum()).to(dtype)
 
 
 # --------------------------------------------------------------------------- named sets
@@ -1065,7 +1126,8 @@ def kernel_from_spec(spec: str, size: int = 24, scale: int | None = None) -> tor
     """A kernel from a file path or a generator spec (for the command line).
 
     Specs: ``box:K``, ``gauss:SIGMA[:K]``, ``gauss:SX,SY,THETA[:K]`` (THETA in radians),
-    ``shake:SEED[:K]``, ``l_shape[:K]``, ``empty_square[:K]``, ``filled_square[:K]``;
+    ``disk:RADIUS[:K]`` (defocus), ``motion:LENGTH,THETA[:K]`` (linear motion, THETA in
+    radians), ``shake:SEED[:K]``, ``l_shape[:K]``, ``empty_square[:K]``, ``filled_square[:K]``;
     K defaults to ``size``. ``bicubic[:K]``, ``bilinear[:K]`` and ``area[:K]`` are the
     filters of an ordinary ×``scale`` downscale (:func:`resize_filter`; K defaults to their
     support) and need ``scale``. Anything else is read with :func:`load_kernel`.
@@ -1097,6 +1159,15 @@ def kernel_from_spec(spec: str, size: int = 24, scale: int | None = None) -> tor
             if len(vals) == 3:
                 return anisotropic_gaussian(size_at(1), vals[0], vals[1], vals[2])
             raise KernelError(f"gauss takes SIGMA or SX,SY,THETA, got {parts[0]!r}")
+        if name == "disk":
+            if not parts:
+                raise KernelError("disk needs a radius in pixels, e.g. disk:4")
+            return disk(size_at(1), float(parts[0]))
+        if name == "motion":
+            vals = [float(v) for v in parts[0].split(",")] if parts else []
+            if len(vals) != 2:
+                raise KernelError("motion takes LENGTH,THETA (pixels, radians), e.g. motion:15,0.5")
+            return linear_motion(size_at(1), vals[0], vals[1])
         if name == "shake":
             seed = int(parts[0]) if parts else 0
             g = torch.Generator().manual_seed(seed)

@@ -43,6 +43,34 @@ def test_degrade_matches_library(runner, tmp_path):
     assert (got - ref.clamp(0, 1)).abs().max() <= 0.5 / 255 + 1e-6
 
 
+@pytest.mark.parametrize(
+    ("spec", "kernel"),
+    [
+        ("disk:3:8", lambda: kfops.kernels.disk(8, 3.0)),
+        ("motion:6,0.4:8", lambda: kfops.kernels.linear_motion(8, 6.0, 0.4)),
+    ],
+)
+def test_degrade_with_defocus_and_motion_generators(runner, tmp_path, spec, kernel):
+    src = _img(tmp_path)
+    out = tmp_path / "lr.png"
+    res = runner.invoke(cli, ["degrade", str(src), "--kernel", spec, "-s", "4", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    ref = kfops.degrade(kfops.io.load_image(src).pixels, kernel().float(), 4).clamp(0, 1)
+    assert (kfops.io.load_image(out).pixels - ref).abs().max() <= 0.5 / 255 + 1e-6
+    bad_args = [
+        "degrade",
+        str(src),
+        "--kernel",
+        "disk:9:8",
+        "-s",
+        "4",
+        "-o",
+        str(tmp_path / "x.png"),
+    ]
+    bad = runner.invoke(cli, bad_args)
+    assert bad.exit_code != 0 and "does not fit" in bad.output and "Traceback" not in bad.output
+
+
 def test_degrade_notes_and_aligns_an_off_grid_kernel(tmp_path):
     """An odd kernel at an even scale is half a pixel off the bicubic-aligned grid: kf
     degrade says so and uses it as given; --align moves it (kfops.kernels.align_kernel)."""

@@ -541,6 +541,13 @@ def test_resize_clips_negatives() -> None:
         lambda: K.camera_shake(24, torch.Generator().manual_seed(0)),
         lambda: K.camera_shake(15, torch.Generator().manual_seed(1), length=30.0),
         lambda: K.camera_shake(24, torch.Generator().manual_seed(2), length=0.0),
+        lambda: K.disk(24, 5.0),
+        lambda: K.disk((13, 20), 2.3),
+        lambda: K.disk(9, 0.2),
+        lambda: K.linear_motion(24, 15.0, 0.5),
+        lambda: K.linear_motion((13, 24), 20.0, 0.0),
+        lambda: K.linear_motion(17, 9.5, -2.2),
+        lambda: K.linear_motion(24, 0.0),
     ],
 )
 def test_generators_are_valid_centred_kernels(make: Callable[[], torch.Tensor]) -> None:
@@ -588,6 +595,47 @@ def test_camera_shake_reproducible() -> None:
     assert 0.02 < torch.count_nonzero(a).item() / a.numel() < 0.6
 
 
+@pytest.mark.parametrize("radius", [3.0, 5.5, 7.3, 11.5])
+def test_disk_is_a_uniform_disc(radius: float) -> None:
+    k = K.disk(24, radius)
+    _, _, cov = moments(k)
+    # a uniform disc of radius R: E[x^2] = E[y^2] = R^2 / 4 (the pixel grid adds a few %)
+    assert cov[0, 0] == pytest.approx(radius**2 / 4, rel=0.06)
+    assert cov[1, 1] == pytest.approx(cov[0, 0], rel=1e-9)
+    assert abs(cov[0, 1]) < 1e-9
+    inside = k[k > 0]
+    assert torch.isclose(inside.max(), k[11, 11])  # flat top, not a peak
+    assert (inside > k.max() * 0.999).sum().item() >= 0.9 * math.pi * (radius - 0.8) ** 2
+
+
+@pytest.mark.parametrize(("length", "theta"), [(15.0, 0.5), (20.0, 0.0), (9.5, 2.0), (6.0, -1.2)])
+def test_linear_motion_is_a_uniform_segment(length: float, theta: float) -> None:
+    k = K.linear_motion(25, length, theta)
+    _, _, cov = moments(k)
+    evals, evecs = np.linalg.eigh(cov)
+    angle = math.atan2(evecs[1, 1], evecs[0, 1])
+    assert abs((angle - theta + math.pi / 2) % math.pi - math.pi / 2) < 0.02
+    # a uniform segment of length L has variance L^2 / 12 along it; bilinear splatting adds
+    # f(1 - f) <= 1/4 px^2 per axis (f: the fractional position), along it and across
+    assert length**2 / 12 - 1e-6 <= evals[1] <= length**2 / 12 + 1 / 4
+    assert evals[0] <= 1 / 4
+
+
+def test_disk_and_motion_specs() -> None:
+    assert torch.equal(K.kernel_from_spec("disk:3"), K.disk(24, 3.0))
+    assert torch.equal(K.kernel_from_spec("disk:2.5:13"), K.disk(13, 2.5))
+    assert torch.equal(K.kernel_from_spec("motion:12,0.7", size=20), K.linear_motion(20, 12, 0.7))
+    for bad, words in [
+        ("disk", "needs a radius"),
+        ("motion:12", "LENGTH,THETA"),
+        ("disk:30", "does not fit"),
+        ("motion:40,0", "does not fit"),
+        ("disk:x", "bad kernel spec"),
+    ]:
+        with pytest.raises(KernelError, match=words):
+            K.kernel_from_spec(bad)
+
+
 def test_stress_kernel_proportions() -> None:
     f = K.filled_square(24)
     assert torch.count_nonzero(f).item() == 144  # 12 x 12
@@ -620,6 +668,12 @@ def test_stress_kernel_proportions() -> None:
         (lambda: K.empty_square(0), "positive integer"),
         (lambda: K.filled_square(2), "at least 4"),
         (lambda: K.camera_shake(2), "at least 3"),
+        (lambda: K.disk(9, 0.0), "must be positive"),
+        (lambda: K.disk(9, 4.6), "does not fit"),
+        (lambda: K.disk(9, 0.01), "radius too small"),
+        (lambda: K.linear_motion(9, -1.0), ">= 0"),
+        (lambda: K.linear_motion(9, 9.0, 0.0), "does not fit"),
+        (lambda: K.linear_motion(9, 8.0, float("inf")), "finite"),
         (lambda: K.camera_shake(24, length=-1.0), ">= 0"),
         (lambda: K.camera_shake(24, n_steps=0), "positive integer"),
         (lambda: K.resize_kernel(K.box(3), 0), "positive integer"),
