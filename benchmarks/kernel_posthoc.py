@@ -1,6 +1,10 @@
 """Post-hoc changes to an estimated kernel, scored through the ``cpu`` preset's final step
 on kernels already estimated (as :mod:`benchmarks.final_step`):
 
+* ``floor`` — :func:`kfops.kernels.remove_floor`: the median of the kernel's outermost
+  ring of taps subtracted from every tap (negative taps set to 0) and the rest
+  renormalised: a support that holds the blur has about nothing on its border, so a
+  pedestal there is diffuse mass, not blur;
 * ``power:P`` — the taps raised to the power P and renormalised, then dilated back to the
   estimate's RMS radius (:func:`kfops.kernels.dilate_kernel`): a diffuse estimate made
   more concentrated, its size kept (a Gaussian is left about as it was);
@@ -21,7 +25,10 @@ on kernels already estimated (as :mod:`benchmarks.final_step`):
   other half has to predict these pixels through the kernel.
 
     python -m benchmarks.kernel_posthoc DIR [DIR ...] --variants power:1.5,refit:1 \\
-        --out kernel_posthoc.tsv
+        --out kernel_posthoc.tsv [--scale 4]
+
+The refits are written for ×4; ``none``, ``floor`` and ``power`` take ``--scale`` (the
+final step's weights scaled as the preset scales them, ``ReconConfig.final_weights``).
 
 Rows (tab-separated): folder, image, kernel, variant, Y-PSNR gain over bicubic in dB,
 kernel NCC, RMS radius over the true kernel's; ``none`` is the estimate itself (with
@@ -41,7 +48,7 @@ import torch.nn.functional as F
 from kfops import degrade
 from kfops.consensus import kernel_spread
 from kfops.kernel_check import checkerboard, masked_fit
-from kfops.kernels import dilate_kernel, fit_to
+from kfops.kernels import dilate_kernel, fit_to, remove_floor
 from kfops.metrics import kernel_ncc, psnr_y, rgb_to_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
@@ -170,23 +177,30 @@ def main() -> None:
     ap.add_argument("--variants", default="power:1.5,refit:1,refit:3")
     ap.add_argument("--out", type=Path, default=Path("kernel_posthoc.tsv"))
     ap.add_argument("--from-true", action="store_true", help="start from the true kernel")
+    ap.add_argument("--scale", type=int, default=4)
     args = ap.parse_args()
     cfg = recon_config("cpu")
+    s = args.scale
+    eps, tv = cfg.final_weights(s)
     variants = ["none", *args.variants.split(",")]
-    known = ("none", "power", "refit", "cvrefit", "shock", "edge")
+    known = ("none", "floor", "power", "refit", "cvrefit", "shock", "edge")
     unknown = [v for v in variants if v.partition(":")[0] not in known]
     if unknown:
         raise SystemExit(f"unknown variant(s): {', '.join(unknown)}")
+    if s != 4 and any(v.partition(":")[0] in known[3:] for v in variants):
+        raise SystemExit("the refits are written for --scale 4")
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     ncc: dict[tuple[str, str], list[float]] = defaultdict(list)
     for d in args.dirs:
-        for image, kname, hr, lr, k_true, k_est, base in saved_cases([d]):
+        for image, kname, hr, lr, k_true, k_est, base in saved_cases([d], s):
             if args.from_true:
                 k_est = k_true.float()
             for variant in variants:
                 name, _, value = variant.partition(":")
                 if name == "none":
                     k = k_est
+                elif name == "floor":
+                    k = remove_floor(k_est)
                 elif name == "power":
                     k = power(k_est, float(value))
                 elif name == "refit":
@@ -195,12 +209,13 @@ def main() -> None:
                     k = cv_refit(lr, k_est, int(value), cfg)
                 else:
                     k = edge_refit(lr, k_est, int(value), cfg, shock=name == "shock")
-                sr = tv_refine(lr, k, 4, cfg.final_tv, cfg.final_iters, step=cfg.final_lr)
+                sr = tv_refine(lr, k, s, tv, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 gain = psnr_y(sr, hr) - base
                 n = kernel_ncc(k, k_true)
                 gains[(d.name, variant)].append(gain)
                 ncc[(d.name, variant)].append(n)
-                ratio = kernel_spread(k) / kernel_spread(k_true)
+                true_spread = kernel_spread(k_true)  # 0 for a one-tap kernel
+                ratio = kernel_spread(k) / true_spread if true_spread > 0 else float("nan")
                 line = f"{d.name}\t{image}\t{kname}\t{variant}\t{gain:+.3f}\t{n:.3f}\t{ratio:.2f}"
                 emit_row(line, args.out)
     for (folder, variant), values in gains.items():

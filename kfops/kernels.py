@@ -55,6 +55,7 @@ __all__ = [
     "pad_alike",
     "pad_to",
     "recenter",
+    "remove_floor",
     "resize_filter",
     "resize_kernel",
     "save_kernel",
@@ -515,6 +516,25 @@ def dilate_kernel(k: torch.Tensor, factor: float) -> torch.Tensor:
     out = fit_to(out, (kh + 2 * grow, kw + 2 * grow))
     (y0, x0), (y1, x1) = center_of_mass(k64), center_of_mass(out)
     return shift_kernel(out, y0 + grow - y1, x0 + grow - x1).to(k.dtype)
+
+
+def remove_floor(k: torch.Tensor) -> torch.Tensor:
+    """``k`` (K, K) less a constant pedestal, renormalised: the median q of its outermost
+    ring of taps is subtracted from every tap, negative results set to 0, and the rest
+    scaled to sum 1. A support that holds the blur has about nothing on its border, so a
+    level there is diffuse mass that no blur of this size has (an estimated kernel's
+    floor), not blur. Returns ``k`` unchanged where q ≤ 0 (a resampling filter keeps its
+    negative lobes) or where nothing would be left."""
+    k = _as_float(validate_kernel(k))
+    if min(k.shape) < 3:
+        return k
+    ring = torch.cat((k[0], k[-1], k[1:-1, 0], k[1:-1, -1]))
+    floor = float(ring.median())
+    if not floor > 0:
+        return k
+    out = (k - floor).clamp_min(0)
+    total = float(out.sum())
+    return out / total if total > 0 else k
 
 
 # --------------------------------------------------------------------------- file I/O

@@ -48,7 +48,7 @@ from .kernel_inr import (
     make_kernel_model,
     target_center,
 )
-from .kernels import RESIZE_METHODS, dilate_kernel, gaussian, pad_alike
+from .kernels import RESIZE_METHODS, dilate_kernel, gaussian, pad_alike, remove_floor
 from .metrics import rgb_to_y
 from .noise import noise_sigma
 from .nonblind import tv_refine
@@ -109,7 +109,10 @@ class ReconConfig:
     at scales s ≥ m the check weighs a third model, the mean of the final images of the
     estimate and of the filter (:func:`kfops.kernel_check.resize_choice`), and where that
     predicts held-out pixels best the output is that mean and the kernel stays the
-    estimate (0 = two candidates at every scale);
+    estimate (0 = two candidates at every scale); ``kernel_floor``: the estimate that
+    reaches the final step (not a resize filter) loses its constant pedestal, the median
+    of its outermost ring of taps (:func:`kfops.kernels.remove_floor`; False = as
+    published);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -172,6 +175,7 @@ class ReconConfig:
     resize_gate: float | None = None
     resize_max_radius: float | None = None
     resize_mean: int = 0
+    kernel_floor: bool = False
     restarts: int = 1
     consensus: str = "widest"
     crop: int | None = None
@@ -707,7 +711,17 @@ class Reconstructor:
         def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
             """``kernel`` after the resize check, where it applies, the method whose filter
             replaced it (else None), and the filter whose final image is to be averaged with
-            ``kernel``'s (``resize_mean``; else None)."""
+            ``kernel``'s (``resize_mean``; else None); an estimate kept is then cleared of
+            its floor where ``kernel_floor`` is set."""
+            kernel, used, partner = resize_checked(kernel)
+            if cfg.kernel_floor and used is None:
+                kernel = remove_floor(kernel)
+            return kernel, used, partner
+
+        def resize_checked(
+            kernel: torch.Tensor,
+        ) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
+            """:func:`checked` without the floor removal."""
             if (
                 cfg.resize_check is None
                 or cfg.image_used

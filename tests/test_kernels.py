@@ -823,3 +823,22 @@ def test_kernel_from_spec_resize_filters_need_the_scale():
     assert torch.equal(K.kernel_from_spec("area:24", scale=4), K.resize_filter(4, "area", 24))
     with pytest.raises(KernelError, match="needs the scale"):
         K.kernel_from_spec("bilinear")
+
+
+def test_remove_floor_takes_off_a_pedestal_and_leaves_clean_kernels() -> None:
+    """A blur plus a constant pedestal comes back as the blur; a kernel with nothing on its
+    border, a resampling filter's negative lobes and a flat kernel are left as they are."""
+    g = K.pad_to(K.gaussian(9, 1.2, dtype=torch.float64), (15, 15))
+    g = g / g.sum()
+    assert torch.equal(K.remove_floor(g), g)  # its border ring is 0: nothing to remove
+    noisy = 0.8 * g + 0.2 / g.numel()
+    out = K.remove_floor(noisy)
+    assert torch.allclose(out, g, atol=1e-12) and math.isclose(float(out.sum()), 1.0)
+    filt = K.resize_filter(4, "bicubic", 24)
+    assert float(filt.min()) < 0 and torch.equal(K.remove_floor(filt), filt)
+    flat = torch.full((5, 5), 1 / 25, dtype=torch.float64)
+    assert torch.equal(K.remove_floor(flat), flat)
+    # a blob on the border lifts the median only where it covers half the ring
+    edge = g.clone()
+    edge[0, :3] += 0.05
+    assert torch.equal(K.remove_floor(edge), edge)

@@ -987,3 +987,40 @@ def test_final_jpeg_ref_adds_the_jpeg_step_to_the_tv_weights_factor(monkeypatch)
         Reconstructor(2, ReconConfig(crop=16, **TINY)).run(lr, prior, jpeg_step=-1.0)
     with pytest.raises(ValueError, match="final_jpeg_ref"):
         Reconstructor(2, ReconConfig(final_jpeg_ref=0))
+
+
+def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else():
+    """kernel_floor: the run is unchanged; the kernel returned and used by the final step is
+    the estimate less its floor (kernels.remove_floor), so its outermost ring's median is
+    0; a resize filter that replaced the estimate keeps its negative lobes."""
+    from kfops.kernels import remove_floor, resize_filter
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    cfg = ReconConfig(final="backproject", **TINY)
+    plain = Reconstructor(2, cfg).run(lr, prior, generator=gen())
+    floored = Reconstructor(2, dataclasses.replace(cfg, kernel_floor=True)).run(
+        lr, prior, generator=gen()
+    )
+    k = floored.kernel
+    ring = torch.cat((k[0], k[-1], k[1:-1, 0], k[1:-1, -1]))
+    assert floored.history == plain.history
+    assert float(ring.median()) == 0.0 < float(plain.kernel[0].median())
+    assert torch.equal(k, remove_floor(plain.kernel))
+    eps, _ = cfg.final_weights(2)
+    assert torch.allclose(floored.hr, kfops.backproject(lr, k, 2, eps=eps), atol=1e-6)
+    import kfops.reconstructor as rec
+
+    def to_filter(y, kernel, scale, method, eps, tv):
+        return resize_filter(scale, method, kernel.shape[-1]).to(kernel), True
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(rec, "resize_fallback", to_filter)
+    try:
+        cfg_f = dataclasses.replace(cfg, kernel_floor=True, resize_check="bicubic")
+        swapped = Reconstructor(2, cfg_f).run(lr, prior, generator=gen())
+    finally:
+        mp.undo()
+    assert swapped.fallback == "bicubic" and float(swapped.kernel.min()) < 0
