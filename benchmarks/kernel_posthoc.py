@@ -183,11 +183,12 @@ def main() -> None:
     s = args.scale
     eps, tv = cfg.final_weights(s)
     variants = ["none", *args.variants.split(",")]
-    known = ("none", "floor", "power", "refit", "cvrefit", "shock", "edge")
+    refits = ("refit", "cvrefit", "shock", "edge")  # written for ×4
+    known = ("none", "floor", "power", *refits)
     unknown = [v for v in variants if v.partition(":")[0] not in known]
     if unknown:
         raise SystemExit(f"unknown variant(s): {', '.join(unknown)}")
-    if s != 4 and any(v.partition(":")[0] in known[3:] for v in variants):
+    if s != 4 and any(v.partition(":")[0] in refits for v in variants):
         raise SystemExit("the refits are written for --scale 4")
     gains: dict[tuple[str, str], list[float]] = defaultdict(list)
     ncc: dict[tuple[str, str], list[float]] = defaultdict(list)

@@ -989,7 +989,7 @@ def test_final_jpeg_ref_adds_the_jpeg_step_to_the_tv_weights_factor(monkeypatch)
         Reconstructor(2, ReconConfig(final_jpeg_ref=0))
 
 
-def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else():
+def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else(monkeypatch):
     """kernel_floor: the run is unchanged; the kernel returned and used by the final step is
     the estimate less its floor (kernels.remove_floor), so its outermost ring's median is
     0; a resize filter that replaced the estimate keeps its negative lobes."""
@@ -1016,11 +1016,7 @@ def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else():
     def to_filter(y, kernel, scale, method, eps, tv):
         return resize_filter(scale, method, kernel.shape[-1]).to(kernel), True
 
-    mp = pytest.MonkeyPatch()
-    mp.setattr(rec, "resize_fallback", to_filter)
-    try:
-        cfg_f = dataclasses.replace(cfg, kernel_floor=True, resize_check="bicubic")
-        swapped = Reconstructor(2, cfg_f).run(lr, prior, generator=gen())
-    finally:
-        mp.undo()
+    monkeypatch.setattr(rec, "resize_fallback", to_filter)
+    cfg_f = dataclasses.replace(cfg, kernel_floor=True, resize_check="bicubic")
+    swapped = Reconstructor(2, cfg_f).run(lr, prior, generator=gen())
     assert swapped.fallback == "bicubic" and float(swapped.kernel.min()) < 0
