@@ -7,7 +7,7 @@ per image as in classical regularised deconvolution; ``--what dilation`` makes t
 f× wider (:func:`kfops.kernels.dilate_kernel`, cut back to its size), its size chosen per
 image. Each f is scored twice: the cross-validation error with which the kernel predicts
 held-out LR pixels (:func:`kfops.kernel_check.cv_error` on the image the reconstructor's
-checks score on, :func:`kfops.reconstructor.cv_luma`), and the Y-PSNR gain of the final
+checks score on, :func:`kfops.crops.cv_luma`), and the Y-PSNR gain of the final
 step over bicubic (needs the HR image, so it is the benchmark's side only). The ``pick``
 is the f of least cross-validation error (ties to the first listed).
 
@@ -25,12 +25,12 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+from kfops.crops import cv_luma
 from kfops.kernel_check import cv_error
 from kfops.kernels import dilate_kernel, fit_to
 from kfops.metrics import psnr_y
 from kfops.nonblind import tv_refine
 from kfops.presets import recon_config
-from kfops.reconstructor import cv_luma
 
 from .final_step import saved_cases
 from .rows import emit_row

@@ -32,11 +32,12 @@ import torch
 
 from kfops import bicubic_upsample, tv_refine
 from kfops.consensus import kernel_spread
+from kfops.crops import cv_luma
 from kfops.kernel_check import best_by_cv, cv_error
 from kfops.kernels import dilate_kernel
 from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
-from kfops.reconstructor import Reconstructor, cv_luma, radius_factor
+from kfops.reconstructor import Reconstructor, radius_factor
 
 from .phase2_ablation import cached_prior, dev_case
 from .phase2_restarts import case_parser, case_setup

@@ -30,6 +30,7 @@ import numpy as np
 
 from kfops import tv_refine
 from kfops.consensus import kernel_spread
+from kfops.crops import cv_luma
 from kfops.kernel_check import (
     cv_predictions,
     mean_predictions,
@@ -39,7 +40,7 @@ from kfops.kernel_check import (
 from kfops.kernels import RESIZE_METHODS
 from kfops.metrics import psnr_y
 from kfops.presets import recon_config
-from kfops.reconstructor import cv_luma, lr_blur
+from kfops.reconstructor import lr_blur
 
 from .final_step import saved_cases
 from .rows import emit_row

@@ -11,8 +11,8 @@ import os
 
 import torch
 
+from .crops import phase2_pixels
 from .errors import ResourceError
-from .reconstructor import phase2_pixels
 
 __all__ = ["available_bytes", "check_memory", "estimate_bytes"]
 

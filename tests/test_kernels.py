@@ -22,7 +22,7 @@ LEVIN_SHAPES = [19, 17, 15, 27, 13, 21, 23, 23]  # documented in shared/data/SOU
 
 def _data_dir() -> Path:
     env = os.environ.get("KFOPS_DATA")
-    return Path(env) if env else Path(K.__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture
