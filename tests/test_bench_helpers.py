@@ -84,3 +84,28 @@ def test_synthesis_offset_of_the_scripts_kernels():
     assert synthesis_offset(at3["gauss_1.0_3.0_0"], 3) == (-0.5, -0.5)
     assert synthesis_offset(at3["bicubic"], 3) == (0.0, 0.0)
     assert synthesis_offset(_kernels("levin_k2")["levin_k2"], 4) == (0.0, 0.0)
+
+
+def test_pnp_dct_denoiser_and_data_step():
+    """benchmarks.pnp_dct: the DCT is orthonormal, a zero threshold gives the image back,
+    shrinkage lowers the error of a noisy smooth image, and the data step solves its
+    normal equations."""
+    from benchmarks.pnp_dct import data_step, dct_denoise, dct_matrix
+    from kfops.kernels import gaussian
+    from kfops.ops import degrade, degrade_adjoint
+
+    d = dct_matrix(8)
+    assert torch.allclose(d @ d.T, torch.eye(8), atol=1e-6)
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 40), torch.linspace(0, 1, 36), indexing="ij")
+    clean = torch.stack([0.3 + 0.4 * xx * yy, 0.5 * yy, 0.2 + 0.3 * xx])[None]
+    assert torch.allclose(dct_denoise(clean, 0.0), clean, atol=1e-5)
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    err = lambda x: float(((x - clean) ** 2).mean())  # noqa: E731
+    assert err(dct_denoise(noisy, 0.05)) < 0.3 * err(noisy)
+    k = gaussian(8, 1.2).float()
+    y = degrade(clean, k, 2, "reflect")
+    z = torch.rand(clean.shape, generator=g)
+    x = data_step(y, k, 2, z, 0.05, z, iters=60)
+    normal = degrade_adjoint(degrade(x, k, 2, "reflect") - y, k, 2, "reflect", hr_size=(40, 36))
+    assert float((normal + 0.05 * (x - z)).abs().max()) < 1e-4
