@@ -115,7 +115,6 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=12)
     ap.add_argument("--sources", default="estimated,true")
     args = ap.parse_args()
-    torch.manual_seed(0)
     s = args.scale
     cfg = recon_config("cpu")
     eps, tv_w = cfg.final_weights(s, 0.0, 0.0)
