@@ -98,7 +98,7 @@ def saved_cases(dirs: list[Path], scale: int = 4) -> Iterator[tuple]:
     for f in sorted(f for d in dirs for f in d.glob("*__*.npy")):
         image, kname = f.stem.split("__")[:2]
         if image not in hrs:
-            hrs[image] = bench._load_hr(hr_path(image), 128 * scale, scale, None)
+            hrs[image] = bench.load_hr(hr_path(image), 128 * scale, scale, None)
         hr, k_true = hrs[image], _kernels(kname, scale)[kname]
         if "@aligned" in f.stem:  # made by phase2_ablation --align
             k_true = align_kernel(k_true, scale)

@@ -96,7 +96,7 @@ def dev_case(
     LR = (HR ⊛ k)↓s with reflect padding): a case of the Phase-2 benchmark scripts."""
     image, name = case.split("/")
     kernel = _kernels(name, scale)[name]
-    hr = bench._load_hr(hr_path(image), 128 * scale, scale, None)
+    hr = bench.load_hr(hr_path(image), 128 * scale, scale, None)
     return image, name, kernel, hr, degrade(hr, kernel, scale, "reflect")
 
 
@@ -139,7 +139,7 @@ def main() -> None:
         kernels = {name: align_kernel(k, s) for name, k in kernels.items()}
     variants = [_variant(spec) for spec in args.variants]
     for image in args.images.split(","):
-        hr = bench._load_hr(hr_path(image), 128 * s, s, None)
+        hr = bench.load_hr(hr_path(image), 128 * s, s, None)
         for kname, k in kernels.items():
             lr = degrade(hr, k, s, "reflect")
             src = _luma(lr) if args.luma else lr

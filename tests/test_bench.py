@@ -48,7 +48,7 @@ def counted(monkeypatch):
             calls["n"] += 1
             return _f(lr, scale, ctx)
 
-        monkeypatch.setitem(B._METHODS, name, B.Method(name, fn, m.estimates_kernel))
+        monkeypatch.setitem(B.methods._METHODS, name, B.Method(name, fn, m.estimates_kernel))
     return calls
 
 
