@@ -108,6 +108,9 @@ class ReconConfig:
     reaches the final step (not a resize filter) loses its constant pedestal, the median
     of its outermost ring of taps (:func:`kfops.kernels.remove_floor`; False = as
     published);
+    ``grad_weight`` w > 0 adds w × the MSEs of the consistency residual's horizontal and
+    vertical differences to each consistency term, weighting the residual's high
+    frequencies, where the kernel's shape shows (0 = as published);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
@@ -162,6 +165,7 @@ class ReconConfig:
     mode: str = "full"
     com_weight: float = 1e-3
     sharp_weight: float = 0.0
+    grad_weight: float = 0.0
     kernel_sparsity: float = 0.0
     kernel_steps: int = 0
     kernel_freeze: int = 0
@@ -286,6 +290,21 @@ def lr_blur(lr: torch.Tensor) -> float:
     return blur_effect(lr, taps=9)
 
 
+def consistency_loss(
+    pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.0
+) -> torch.Tensor:
+    """The data term of Algorithm 1 between (B, C, h, w) tensors: the MSE of pred − target,
+    + ``grad_weight`` × the MSEs of that residual's horizontal and vertical differences
+    (a weight on its high frequencies; for a residual alternating ±a from pixel to pixel
+    the loss is a²·(1 + 8·grad_weight), for a constant one a²)."""
+    if not grad_weight:
+        return F.mse_loss(pred, target)
+    r = pred - target
+    dx = r[..., :, 1:] - r[..., :, :-1]
+    dy = r[..., 1:, :] - r[..., :-1, :]
+    return r.square().mean() + grad_weight * (dx.square().mean() + dy.square().mean())
+
+
 class Reconstructor:
     """Runs Algorithm 1 on one LR image with a trained (frozen) :class:`PatchPrior`."""
 
@@ -302,6 +321,9 @@ class Reconstructor:
             value = getattr(self.config, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        gw = self.config.grad_weight
+        if not (isinstance(gw, (int, float)) and 0 <= gw < math.inf):
+            raise ValueError(f"grad_weight must be finite and >= 0, got {gw!r}")
         if not self.config.kernel_init >= 0:
             raise ValueError(f"kernel_init must be >= 0, got {self.config.kernel_init!r}")
         if self.config.t_end >= self.config.t_start:
@@ -395,13 +417,18 @@ class Reconstructor:
         t0 = time.perf_counter()
 
         def consistency(x0: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-            """MSE of (x0 ⊛ k)↓s against the LR batch; k (K, K) shared, or (B, K, K) one
-            per batch element (the mean of their MSEs, which is the batch MSE)."""
+            """:func:`consistency_loss` of (x0 ⊛ k)↓s against the LR batch; k (K, K) shared,
+            or (B, K, K) one per batch element (the mean of their losses, which is the
+            batch's)."""
             if k.dim() == 2:
-                return F.mse_loss(degrade(x0, k, s, "reflect", check_values=False), y)
+                return consistency_loss(
+                    degrade(x0, k, s, "reflect", check_values=False), y, cfg.grad_weight
+                )
             terms = [
-                F.mse_loss(
-                    degrade(x0[i : i + 1], k[i], s, "reflect", check_values=False), y[i : i + 1]
+                consistency_loss(
+                    degrade(x0[i : i + 1], k[i], s, "reflect", check_values=False),
+                    y[i : i + 1],
+                    cfg.grad_weight,
                 )
                 for i in range(k.shape[0])
             ]

@@ -943,3 +943,38 @@ def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else(monkeypatch
     cfg_f = dataclasses.replace(cfg, kernel_floor=True, resize_check="bicubic")
     swapped = Reconstructor(2, cfg_f).run(lr, prior, generator=gen())
     assert swapped.fallback == "bicubic" and float(swapped.kernel.min()) < 0
+
+
+def test_consistency_loss_weighs_the_residuals_differences():
+    """grad_weight 0 is the MSE of Algorithm 1; w > 0 adds w × the MSEs of the residual's
+    differences: nothing for a constant residual, 8·w·a² for one alternating ±a."""
+    from kfops.reconstructor import consistency_loss
+
+    target = torch.rand(2, 3, 8, 10, dtype=torch.float64)
+    pred = target + 0.1 * torch.randn(2, 3, 8, 10, dtype=torch.float64)
+    assert torch.equal(consistency_loss(pred, target), torch.mean((pred - target) ** 2))
+    shift = target + 0.05
+    assert float(consistency_loss(shift, target, 3.0)) == pytest.approx(0.05**2)
+    ii, jj = torch.meshgrid(torch.arange(8), torch.arange(10), indexing="ij")
+    checker = 0.05 * (1 - 2 * ((ii + jj) % 2)).to(torch.float64)
+    loss = consistency_loss(target + checker, target, 0.5)
+    assert float(loss) == pytest.approx(0.05**2 * (1 + 8 * 0.5))
+
+
+def test_grad_weight_enters_phase2_and_is_validated():
+    """A run with grad_weight > 0 takes another path than the MSE alone (the same seed),
+    still fits the LR image, and a negative or infinite weight is refused."""
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    runs = [
+        Reconstructor(2, ReconConfig(grad_weight=w, **TINY)).run(
+            lr, prior, generator=torch.Generator().manual_seed(0)
+        )
+        for w in (0.0, 2.0)
+    ]
+    assert not torch.allclose(runs[0].kernel, runs[1].kernel, atol=1e-5)
+    assert sum(runs[1].history[-4:]) < sum(runs[1].history[:4])
+    for bad in (-1.0, math.inf, float("nan")):
+        with pytest.raises(ValueError, match="grad_weight"):
+            Reconstructor(2, ReconConfig(grad_weight=bad))
