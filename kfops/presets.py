@@ -9,6 +9,7 @@ README): a narrower network, a larger learning rate and a few thousand steps.
 from __future__ import annotations
 
 from .diffusion.prior import PriorConfig
+from .recon_config import ReconConfig
 
 PRIOR_PRESETS: dict[str, dict] = {
     "paper": dict(hidden=128, steps=600_000, crop=64, batch=1, lr=1e-4),
@@ -30,8 +31,6 @@ def prior_config(preset: str, channels: int = 3, **overrides) -> PriorConfig:
 def recon_config(preset: str, **overrides):
     """ReconConfig of a named preset (Phase 2), with optional overrides applied as given:
     None is a value (``steps=None`` visits every t, ``resize_check=None`` turns the check off)."""
-    from .reconstructor import ReconConfig
-
     if preset not in RECON_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(RECON_PRESETS)}")
     values = dict(RECON_PRESETS[preset])
