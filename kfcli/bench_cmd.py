@@ -1,29 +1,15 @@
 """``kf bench``: score SR methods on synthetic LR images (see :mod:`kfops.bench`).
 
-torch and kfops are imported inside the command only, so ``kf --help`` stays fast; the
-error handling of :func:`kfcli.main.guarded` is looked up at call time, which keeps this
-module importable on its own (kfcli.main imports it at its end).
+torch and kfops are imported inside the command only, so ``kf --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 
 import click
 
-
-def _guarded(fn: Callable) -> Callable:
-    """:func:`kfcli.main.guarded`, resolved when the command runs."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        from kfcli.main import guarded
-
-        return guarded(fn)(*args, **kwargs)
-
-    return wrapper
+from kfcli.common import check_scale, guarded, resolve_device
 
 
 @click.command()
@@ -84,7 +70,7 @@ def _guarded(fn: Callable) -> Callable:
     help="Import MODULE first (it registers more methods with kfops.bench.register_method).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, no summary.")
-@_guarded
+@guarded
 def bench(
     hr_dir: Path,
     kernel_spec: str,
@@ -105,11 +91,10 @@ def bench(
     and write results.csv, summary.md, kernels.png and crops.png to --out."""
     import importlib
 
-    from kfcli.main import _check_scale, _device
     from kfops import bench as kb
     from kfops.errors import KfopsError
 
-    _check_scale(scale)
+    check_scale(scale)
     for name in plugins:
         try:
             importlib.import_module(name)
@@ -129,7 +114,7 @@ def bench(
         align_kernels=align_kernels,
         limit_images=limit_images,
         seed=seed,
-        device=_device(device),
+        device=resolve_device(device),
         save_images=save_images,
         quiet=quiet,
     )

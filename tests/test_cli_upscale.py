@@ -262,7 +262,7 @@ def test_a_noisy_image_is_announced_and_smoothed_more(tiny_presets, tmp_path, mo
     """With final_noise_ref set, kf upscale reads the LR image's noise level, raises the final
     step's TV weight by 1 + (σ̂/σ_r)², and says so from NOISE_NOTE on; a clean image is left
     as it is."""
-    from kfcli.main import NOISE_NOTE
+    from kfcli.blind_cmd import NOISE_NOTE
     from kfops.noise import noise_sigma
 
     weights = _spy_on_the_final_step(monkeypatch, final_noise_ref=0.025)
