@@ -28,8 +28,8 @@ class ReconConfig:
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``kernel_init`` σ > 0 (HR pixels at ×4, scaled by s/4): before each run the
     kernel model is fitted to an isotropic Gaussian of that σ at the aligned centre
-    (:func:`fit_kernel_model`; 0 = the model's own initialisation, as published: a SIREN
-    starts as an almost flat kernel over its whole grid); ``kernel_extent`` the
+    (:func:`kfops.reconstructor.fit_kernel_model`; 0 = the model's own initialisation, as
+    published: a SIREN starts as an almost flat kernel over its whole grid); ``kernel_extent`` the
     half-width of the kernel INR's coordinate grid (None =
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch
     per HR pixel for other sizes); ``kernel_steps`` the number of Adam steps taken on the
@@ -98,8 +98,8 @@ class ReconConfig:
     level (:func:`kfops.noise.noise_sigma`) is σ, in the final step and in the checks that
     use its weights (None = the weight as it is, for noise-free images);
     ``final_jpeg_ref`` q_r: that factor + q̄/q_r for an LR image read from a JPEG whose
-    low-frequency luma step is q̄ (:func:`kfops.jpeg.quant_step`, passed to :meth:`run`;
-    None = JPEG artefacts are not considered)."""
+    low-frequency luma step is q̄ (:func:`kfops.jpeg.quant_step`, passed to
+    :meth:`kfops.Reconstructor.run`; None = JPEG artefacts are not considered)."""
 
     t_start: int = 400
     t_end: int = 0
