@@ -63,7 +63,8 @@ class ReconConfig:
     published);
     ``grad_weight`` w > 0 adds w × the MSEs of the consistency residual's horizontal and
     vertical differences to each consistency term, weighting the residual's high
-    frequencies, where the kernel's shape shows (0 = as published);
+    frequencies, where the kernel's shape shows (0 = as published; at 1 and 4 it pulled
+    the kernel towards no blur on most cases, benchmarks/RESULTS.md);
     ``sharp_weight`` w > 0 adds w × the normalised gradient sparsity
     (:func:`kfops.sparsity.normalized_sparsity`) of every U-Net output to the loss, an image
     prior that pulls towards sharp estimates and so against kernels that are too small
