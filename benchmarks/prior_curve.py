@@ -1,7 +1,11 @@
 """Measure the PD training curve on 2 cores: held-out v-loss and patch statistics of
-samples against steps and seconds, for several widths and learning rates.
+samples against steps and seconds, for several widths, learning rates and batch sizes.
 
     python -m benchmarks.prior_curve --out benchmarks/results/prior_curve_cpu.csv
+    python -m benchmarks.prior_curve --configs 32,1e-3,1 32,1e-3,4 --steps 0,500,2000 --out X.csv
+
+``--configs`` takes HIDDEN,LR[,BATCH] items (batch 1 by default: the preset's);
+``--steps`` the checkpoints.
 
 The LR image is a Set14 image (or examples/butterfly.png) blurred with a random
 camera-shake kernel and downscaled ×4. Held-out loss: a fixed set of (crop, t, noise)
@@ -67,14 +71,22 @@ def run(configs, checkpoints, out: Path) -> None:
     img = lr_image()
     ref_o, ref_m = grad_hists(img)
     rows = []
-    for hidden, lr in configs:
+    for hidden, lr, batch in configs:
         prior = PatchPrior(hidden=hidden)
         gen = torch.Generator().manual_seed(0)
         done, seconds = 0, 0.0
         for ck in checkpoints:
             if ck > done:
                 t0 = time.perf_counter()
-                prior.fit(img, steps=ck - done, crop=64, lr=lr, generator=gen, progress=False)
+                prior.fit(
+                    img,
+                    steps=ck - done,
+                    crop=64,
+                    lr=lr,
+                    batch=batch,
+                    generator=gen,
+                    progress=False,
+                )
                 seconds += time.perf_counter() - t0
                 done = ck
             s = from_model(
@@ -84,6 +96,7 @@ def run(configs, checkpoints, out: Path) -> None:
             row = dict(
                 hidden=hidden,
                 lr=lr,
+                batch=batch,
                 steps=ck,
                 seconds=round(seconds, 1),
                 heldout_loss=round(heldout(prior, img), 5),
@@ -103,10 +116,12 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/prior_curve_cpu.csv")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--configs", nargs="+", default=["32,1e-3", "32,1e-4", "64,1e-3"])
+    ap.add_argument("--steps", default="0,250,500,1000,2000,3000")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    run(
-        configs=[(32, 1e-3), (32, 1e-4), (64, 1e-3)],
-        checkpoints=[0, 250, 500, 1000, 2000, 3000],
-        out=args.out,
-    )
+    configs = []
+    for item in args.configs:
+        hidden, lr, *rest = item.split(",")
+        configs.append((int(hidden), float(lr), int(rest[0]) if rest else 1))
+    run(configs, [int(v) for v in args.steps.split(",")], args.out)
