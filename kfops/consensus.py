@@ -20,6 +20,8 @@ Rules (all need no ground truth):
   (‖kᵢ‖ ‖kⱼ‖) with the others — the one the other runs agree with most;
 - ``mean``: the pixel-wise mean;
 - ``median``: the pixel-wise median (robust to one run that went astray), renormalised;
+- ``first``: the first estimate (with ``crop_kernels='each'``, that of the most textured
+  crop);
 - ``average``: no one kernel: :class:`kfops.Reconstructor` runs the final step with every
   run's kernel and averages the HR images (their mean squared error is never above the mean
   of theirs); the kernel reported is the medoid.
@@ -34,7 +36,7 @@ from .kernels import center_of_mass
 
 __all__ = ["CONSENSUS_RULES", "agreement", "consensus_kernel", "kernel_spread"]
 
-CONSENSUS_RULES = ("widest", "medoid", "mean", "median", "average")
+CONSENSUS_RULES = ("widest", "medoid", "mean", "median", "first", "average")
 
 
 def kernel_spread(kernel: torch.Tensor) -> float:
@@ -62,7 +64,7 @@ def agreement(kernels: list[torch.Tensor]) -> torch.Tensor:
 
 def consensus_kernel(kernels: list[torch.Tensor], rule: str = "widest") -> tuple[torch.Tensor, int]:
     """(kernel summing to 1, index of the run whose Phase-2 image goes with it) from R ≥ 1
-    same-size (K, K) estimates: the chosen run for ``widest`` and ``medoid``, the medoid
+    same-size (K, K) estimates: the chosen run for ``widest``, ``medoid`` and ``first``, the medoid
     for ``mean``, ``median`` and ``average`` (which returns the medoid's kernel)."""
     if rule not in CONSENSUS_RULES:
         raise ValueError(f"unknown consensus rule {rule!r}; expected one of {CONSENSUS_RULES}")
@@ -70,7 +72,7 @@ def consensus_kernel(kernels: list[torch.Tensor], rule: str = "widest") -> tuple
         raise KernelError("no kernel estimate to combine")
     if len({tuple(k.shape) for k in kernels}) != 1:
         raise KernelError(f"kernel estimates differ in size: {[tuple(k.shape) for k in kernels]}")
-    if len(kernels) == 1:
+    if len(kernels) == 1 or rule == "first":
         return kernels[0], 0
     if rule == "widest":
         index = max(range(len(kernels)), key=lambda i: kernel_spread(kernels[i]))

@@ -72,3 +72,10 @@ def test_bad_inputs_are_refused():
         consensus_kernel([], "medoid")
     with pytest.raises(KernelError, match="zero energy"):
         consensus_kernel([ks[0], torch.zeros_like(ks[0])], "medoid")
+
+
+def test_first_keeps_the_first_estimate_whatever_the_others():
+    _, ks = _estimates()
+    for order in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        kernel, index = consensus_kernel([ks[i] for i in order], "first")
+        assert index == 0 and kernel is ks[order[0]]
