@@ -22,6 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 def fail(message: str, code: int) -> None:
+    """Print ``kf: error: MESSAGE`` on stderr and exit with ``code``."""
     click.echo(f"kf: error: {message}", err=True)
     sys.exit(code)
 
@@ -75,6 +76,8 @@ def _terminate_as_interrupt():
 
 
 def resolve_device(name: str):
+    """The torch device of ``--device`` (auto: CUDA when available, else the CPU); asking
+    for CUDA without one raises KfopsError."""
     import torch
 
     from kfops.errors import KfopsError
@@ -87,6 +90,8 @@ def resolve_device(name: str):
 
 
 def kernel_arg(spec: str, scale: int):
+    """The kernel of a ``--kernel`` value: a file or a generator spec
+    (:func:`kfops.kernels.kernel_from_spec`)."""
     from kfops.kernels import kernel_from_spec
 
     return kernel_from_spec(spec, scale=scale)
@@ -126,6 +131,7 @@ INPUT = click.argument("image", type=click.Path(path_type=Path))
 
 
 def check_scale(scale: int) -> int:
+    """``scale`` if it is within 1-8, else ScaleError."""
     from kfops.errors import ScaleError
 
     if scale < 1 or scale > 8:
