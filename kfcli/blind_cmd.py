@@ -20,6 +20,7 @@ from kfcli.common import (
     SCALE,
     check_out_file,
     guarded,
+    out_file,
     resolve_device,
 )
 
@@ -29,14 +30,7 @@ JPEG_NOTE = 0.00625  # JPEG step from which it mentions that (cpu preset: +0.25;
 
 @click.command(name="train-prior")
 @INPUT
-@click.option(
-    "-o",
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Output prior checkpoint (.pt).",
-)
+@out_file("Output prior checkpoint (.pt).")
 @click.option(
     "--preset",
     type=click.Choice(["cpu", "paper"]),
@@ -392,14 +386,7 @@ def upscale(
 @click.command(name="kernel")
 @INPUT
 @SCALE
-@click.option(
-    "-o",
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Kernel file (.npy or .png).",
-)
+@out_file("Kernel file (.npy or .png).")
 @_blind_options
 @guarded
 def kernel_cmd(

@@ -98,14 +98,21 @@ def kernel_arg(spec: str, scale: int):
 
 
 SCALE = click.option("-s", "--scale", type=int, required=True, help="Integer scale factor (1-8).")
-OUT = click.option(
-    "-o",
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Output image (.png, .jpg, .tif, ...).",
-)
+
+
+def out_file(help_text: str):
+    """The required ``-o/--out`` option of a command that writes one file."""
+    return click.option(
+        "-o",
+        "--out",
+        "out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        required=True,
+        help=help_text,
+    )
+
+
+OUT = out_file("Output image (.png, .jpg, .tif, ...).")
 KERNEL = click.option(
     "--kernel",
     "kernel_spec",
