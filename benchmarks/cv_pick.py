@@ -9,14 +9,17 @@ image. Each f is scored twice: the cross-validation error with which the kernel 
 held-out LR pixels (:func:`kfops.kernel_check.cv_error` on the image the reconstructor's
 checks score on, :func:`kfops.crops.cv_luma`), and the Y-PSNR gain of the final
 step over bicubic (needs the HR image, so it is the benchmark's side only). The ``pick``
-is the f of least cross-validation error (ties to the first listed).
+is the f of least cross-validation error (ties to the first listed). With ``--mean`` the
+pixel-wise mean of the factors' final images is scored too (a hedge over them rather than
+a pick; its squared error never exceeds the factors' mean squared error).
 
     python -m benchmarks.cv_pick DIR [DIR ...] [--what weights|dilation] [--scale S] \\
-        [--from-true] --factors 1,0.5,2,4 --out cv_pick.tsv
+        [--from-true] [--mean] --factors 1,0.5,2,4 --out cv_pick.tsv
 
 Rows (tab-separated): folder, image, kernel, then per factor ``f:cv_error:gain``, then the
-picked factor and its gain. The means per folder are printed at the end: every factor,
-the pick, and the per-case best (an oracle).
+picked factor and its gain (and with ``--mean`` the mean image's gain). The means per
+folder are printed at the end: every factor, the pick, the per-case best (an oracle) and
+the mean image.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--factors", default="1,0.5,2,4")
     ap.add_argument("--from-true", action="store_true", help="score the true kernels instead")
+    ap.add_argument("--mean", action="store_true", help="also score the factors' mean image")
     ap.add_argument("--out", type=Path, default=Path("cv_pick.tsv"))
     args = ap.parse_args()
     cfg = recon_config("cpu")
@@ -54,7 +58,7 @@ def main() -> None:
         for image, kname, hr, lr, k_true, k_est, base in saved_cases([d], s):
             k = k_true.float() if args.from_true else k_est
             y = cv_luma(lr)
-            errors, gains = [], []
+            errors, gains, images = [], [], []
             for f in factors:
                 if args.what == "weights":
                     kf, eps, tv = k, eps0 * f, tv0 * f
@@ -63,16 +67,19 @@ def main() -> None:
                 errors.append(cv_error(y, kf, s, eps, tv))
                 sr = tv_refine(lr, kf, s, tv, cfg.final_iters, eps=eps, step=cfg.final_lr)
                 gains.append(psnr_y(sr, hr) - base)
+                images.append(sr)
             pick = min(range(len(factors)), key=errors.__getitem__)
             cells = "\t".join(
                 f"{f:g}:{e:.4e}:{g:+.3f}" for f, e, g in zip(factors, errors, gains, strict=True)
             )
+            extra = [psnr_y(sum(images) / len(images), hr) - base] if args.mean else []
+            tail = "".join(f"\t{g:+.3f}" for g in extra)
             emit_row(
-                f"{d.name}\t{image}\t{kname}\t{cells}\t{factors[pick]:g}\t{gains[pick]:+.3f}",
+                f"{d.name}\t{image}\t{kname}\t{cells}\t{factors[pick]:g}\t{gains[pick]:+.3f}{tail}",
                 args.out,
             )
-            sums[d.name].append([*gains, gains[pick], max(gains)])
-    names = [f"f={f:g}" for f in factors] + ["pick", "oracle"]
+            sums[d.name].append([*gains, gains[pick], max(gains), *extra])
+    names = [f"f={f:g}" for f in factors] + ["pick", "oracle"] + (["mean"] if args.mean else [])
     for folder, rows in sums.items():
         means = [sum(col) / len(rows) for col in zip(*rows, strict=True)]
         cells = "  ".join(f"{n} {m:+.3f}" for n, m in zip(names, means, strict=True))
