@@ -112,8 +112,8 @@ def run(configs, checkpoints, out: Path) -> None:
         w.writerows(rows)
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/prior_curve_cpu.csv")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--configs", nargs="+", default=["32,1e-3", "32,1e-4", "64,1e-3"])
@@ -125,3 +125,7 @@ if __name__ == "__main__":
         hidden, lr, *rest = item.split(",")
         configs.append((int(hidden), float(lr), int(rest[0]) if rest else 1))
     run(configs, [int(v) for v in args.steps.split(",")], args.out)
+
+
+if __name__ == "__main__":
+    main()
