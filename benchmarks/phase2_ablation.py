@@ -4,8 +4,9 @@ with one setting changed per variant, scored by Y-PSNR gain over bicubic and ker
     python -m benchmarks.phase2_ablation --images barbara --out results.tsv \\
         base mode=dip mode=unet_only mode=pd_unet kernel_model=direct_relu crop=64
 
-Each variant is ``NAME`` (``base`` = the preset) or ``KEY=JSON`` (a ReconConfig override;
-several joined by commas, e.g. ``crop=32,crops=3``).
+Each variant is ``NAME`` (``base`` = the preset) or ``KEY=VALUE`` (a ReconConfig override,
+the value read as JSON or else kept as text; several joined by commas, e.g.
+``crop=32,crops=3``).
 Kernels: Levin k1, k4, k7, the L-shape stress kernel and one anisotropic Gaussian (or those
 named in ``--kernel-names``), ×4 (or ``--scale``), on (128·s)² centre crops of Set14 (or
 Set5) images (LR 128²).
@@ -100,12 +101,22 @@ def dev_case(
     return image, name, kernel, hr, degrade(hr, kernel, scale, "reflect")
 
 
+def parse_override(item: str) -> tuple[str, object]:
+    """``'steps=6'`` -> ``('steps', 6)``: the value read as JSON, a bare word that is not
+    JSON (``mode=dip``) kept as text."""
+    key, _, text = item.partition("=")
+    try:
+        return key, json.loads(text)
+    except json.JSONDecodeError:
+        return key, text
+
+
 def _variant(spec: str) -> tuple[str, dict]:
-    """``base`` or ``KEY=JSON[,KEY=JSON...]`` -> (name, ReconConfig overrides)."""
+    """``base`` or ``KEY=VALUE[,KEY=VALUE...]`` (values as :func:`parse_override` reads
+    them) -> (name, ReconConfig overrides)."""
     if spec == "base":
         return spec, {}
-    pairs = (part.split("=", 1) for part in re.split(r",(?=\w+=)", spec))
-    return spec, {key: json.loads(value) for key, value in pairs}
+    return spec, dict(parse_override(part) for part in re.split(r",(?=\w+=)", spec))
 
 
 def main() -> None:

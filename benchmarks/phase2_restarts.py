@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from kfops.metrics import kernel_ncc, psnr_y
 from kfops.presets import recon_config
 from kfops.reconstructor import Reconstructor
 
-from .phase2_ablation import cached_prior, config_digest, dev_case
+from .phase2_ablation import cached_prior, config_digest, dev_case, parse_override
 from .rows import emit_row
 
 # the rules that pick or combine a kernel; ``average`` (the images' mean) is scored apart
@@ -71,7 +70,7 @@ def case_setup(args: argparse.Namespace, scale: int):
     the run's config digest, so a changed preset does not reuse old kernels)."""
     args.priors.mkdir(parents=True, exist_ok=True)
     args.kernels.mkdir(parents=True, exist_ok=True)
-    overrides = dict(_parse_override(item) for item in args.set)
+    overrides = dict(parse_override(item) for item in args.set)
     tag = "".join(f"__{key}{value}" for key, value in sorted(overrides.items()))
     tag += f"__{config_digest(recon_config('cpu', **overrides))}"
     cfg = recon_config("cpu")
@@ -128,16 +127,6 @@ def main() -> None:
     print("mean gain over bicubic (dB):")
     for name, values in totals.items():
         print(f"  {name:8s} {sum(values) / len(values):+.3f}")
-
-
-def _parse_override(item: str) -> tuple[str, object]:
-    """'steps=6' -> ('steps', 6): the value read as JSON, as in phase2_ablation's variants
-    (a bare word such as 'mean' is kept as text)."""
-    key, _, text = item.partition("=")
-    try:
-        return key, json.loads(text)
-    except json.JSONDecodeError:
-        return key, text
 
 
 if __name__ == "__main__":

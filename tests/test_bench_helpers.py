@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmarks.phase2_ablation import KERNELS, _kernels
-from benchmarks.phase2_restarts import _parse_override
+from benchmarks.phase2_ablation import KERNELS, _kernels, _variant, parse_override
 from kfops.consensus import kernel_spread
 
 
@@ -40,7 +39,18 @@ def test_default_kernel_set_is_the_documented_five():
     ],
 )
 def test_overrides_are_read_as_numbers_when_they_are(item, expected):
-    assert _parse_override(item) == expected
+    assert parse_override(item) == expected
+
+
+def test_ablation_variants_take_bare_words_json_and_several_keys():
+    assert _variant("base") == ("base", {})
+    assert _variant("mode=dip")[1] == {"mode": "dip"}  # as the docstring's example writes it
+    assert _variant("mode=dip,kernel_model=direct_relu")[1] == {
+        "mode": "dip",
+        "kernel_model": "direct_relu",
+    }
+    assert _variant('crop_kernels="each",crops=3')[1] == {"crop_kernels": "each", "crops": 3}
+    assert _variant("resize_check=null")[1] == {"resize_check": None}
 
 
 def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel():
