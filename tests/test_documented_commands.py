@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_COMMAND = re.compile(r"python -m benchmarks\.([a-z0-9_]+)((?:[^`\n]|\n(?!\n))*)")
+# (script, the rest of the command): in Markdown inline code, in a docstring up to a blank line
+_IN_CODE = re.compile(r"`python -m benchmarks\.([a-z0-9_]+)([^`]*)`")
+_IN_DOCSTRING = re.compile(r"python -m benchmarks\.([a-z0-9_]+)((?:[^`\n]|\n(?!\n))*)")
 _FLAG = re.compile(r"(?<![\w-])(--[a-z][\w-]*)")
 
 
@@ -23,14 +25,9 @@ def _quoted_commands() -> dict[str, set[str]]:
     texts += sorted((ROOT / "benchmarks").glob("*.py"))
     found: dict[str, set[str]] = {}
     for path in texts:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".md":
-            spans = re.findall(r"`(python -m benchmarks\.[a-z0-9_]+[^`]*)`", text)
-        else:
-            spans = [m.group(0) for m in _COMMAND.finditer(text)]
-        for span in spans:
-            name = re.match(r"python -m benchmarks\.([a-z0-9_]+)", span).group(1)
-            found.setdefault(name, set()).update(_FLAG.findall(span))
+        pattern = _IN_CODE if path.suffix == ".md" else _IN_DOCSTRING
+        for name, rest in pattern.findall(path.read_text(encoding="utf-8")):
+            found.setdefault(name, set()).update(_FLAG.findall(rest))
     return found
 
 
