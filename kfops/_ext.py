@@ -49,7 +49,7 @@ def warn_fallback() -> None:
         _warned = True
         warnings.warn(
             f"kfops: {LOAD_ERROR}; using the slower pure-PyTorch reference "
-            "(build with `pip install --no-build-isolation -e .`)",
+            "(it builds with a C++ compiler: `pip install --no-build-isolation -e .`)",
             RuntimeWarning,
             stacklevel=3,
         )
