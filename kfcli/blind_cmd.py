@@ -210,11 +210,11 @@ def _run_blind(
         if quiet:
             return None
         if name not in bars:
-            from tqdm.auto import tqdm
+            from kfops.progress import progress_bar
 
             for other in bars.values():
                 other.close()
-            bars[name] = tqdm(total=total, desc=desc, unit="it", dynamic_ncols=True, leave=False)
+            bars[name] = progress_bar(total, desc)
         return bars[name]
 
     def progress(done, total, loss):

@@ -98,7 +98,7 @@ def run_benchmark(
     Returns the rows of this run's jobs (image × kernel × method order), as
     :func:`read_results` gives them.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ScaleError(f"scale must be a positive integer, got {scale!r}")
@@ -136,7 +136,7 @@ def run_benchmark(
     )
 
     with (
-        tqdm(total=n_pending, disable=quiet, unit="job", desc="kf bench") as bar,
+        progress_bar(n_pending, "kf bench", unit="job", disable=quiet, leave=True) as bar,
         open(csv_path, "a", encoding="utf-8", newline="") as fh,
     ):
         for path in paths:

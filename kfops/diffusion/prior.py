@@ -364,9 +364,9 @@ def _ema(values: list[float], n: int = 50) -> float:
 def _progress(total: int, enabled: bool, desc: str):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+    return progress_bar(total, desc, unit="step")
 
 
 def receptive_field(net: nn.Module, channels: int = 3, size: int = 41) -> torch.Tensor:

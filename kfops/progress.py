@@ -1,0 +1,23 @@
+"""Progress bars (tqdm) that keep logs short: on a terminal a bar redraws several times a
+second; written to a file or a pipe it draws at most once every 30 s, so a redirected run
+leaves a few lines, not thousands of carriage-return updates."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+LOG_INTERVAL = 30.0  # seconds between redraws when the stream is not a terminal
+
+
+def progress_bar(total: int, desc: str, unit: str = "it", file: IO[str] | None = None, **kwargs):
+    """A ``tqdm`` bar over ``total`` units on ``file`` (default ``sys.stderr``), with an
+    ETA; ``kwargs`` go to tqdm (``disable``, ``leave``, ...)."""
+    from tqdm.auto import tqdm
+
+    stream = sys.stderr if file is None else file
+    is_tty = getattr(stream, "isatty", lambda: False)()
+    kwargs.setdefault("leave", False)
+    if not is_tty:
+        kwargs.setdefault("mininterval", LOG_INTERVAL)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True, **kwargs)
