@@ -12,7 +12,13 @@ JPEG's quantisation, which sets how much the final step smooths), :mod:`kfops.me
 """
 
 from . import _ext, consensus, errors, io, jpeg, kernel_check, kernels, metrics, presets
-from .degradation import Degradation, backproject, bicubic_upsample, conjugate_gradient
+from .degradation import (
+    Degradation,
+    GaussianNoise,
+    backproject,
+    bicubic_upsample,
+    conjugate_gradient,
+)
 from .diffusion import DDPMSchedule, PatchPrior, PriorConfig
 from .errors import ImageError, KernelError, KfopsError, OutputError, ScaleError, ShapeError
 from .kernel_inr import KernelINR
@@ -26,6 +32,7 @@ HAS_EXT = _ext.HAS_EXT
 __all__ = [
     "DDPMSchedule",
     "Degradation",
+    "GaussianNoise",
     "HAS_EXT",
     "ImageError",
     "KernelError",

@@ -19,7 +19,7 @@ from .errors import KernelError, ShapeError
 from .ops import check_kernel_values, degrade, degrade_adjoint
 from .ops.degrade import _check_padding, _check_scale
 
-__all__ = ["Degradation", "backproject", "bicubic_upsample", "conjugate_gradient"]
+__all__ = ["Degradation", "GaussianNoise", "backproject", "bicubic_upsample", "conjugate_gradient"]
 
 
 def conjugate_gradient(
@@ -65,6 +65,35 @@ def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torc
     return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
 
 
+class GaussianNoise(nn.Module):
+    """y + σ·n, n standard normal: a noise model for :class:`Degradation`.
+
+    ``generator`` (optional) draws the noise, on its own device (a CPU generator also serves
+    CUDA measurements, with the same draws). ``update_parameters(sigma=…)`` changes σ."""
+
+    def __init__(self, sigma: float = 0.01, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.sigma = self._checked(sigma)
+        self.generator = generator
+
+    @staticmethod
+    def _checked(sigma: float) -> float:
+        sigma = float(sigma)
+        if not sigma >= 0 or sigma == float("inf"):
+            raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
+        return sigma
+
+    def forward(self, y: torch.Tensor, **kwargs) -> torch.Tensor:
+        return y + self.sigma * _randn(y.shape, y, self.generator)
+
+    def update_parameters(self, sigma: float | None = None, **kwargs) -> None:
+        if sigma is not None:
+            self.sigma = self._checked(sigma)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
+
+
 def bicubic_upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic ×scale upsampling aligned like :func:`kfops.degrade` (LR pixel i at HR
     s·i + (s−1)/2, i.e. ``align_corners=False``). lr: (B, C, h, w) -> (B, C, s·h, s·w)."""
@@ -82,9 +111,12 @@ class Degradation(nn.Module):
         padding: ``reflect`` | ``replicate`` | ``circular`` | ``zeros`` | ``valid``.
         learnable: store the filter as an ``nn.Parameter`` (default: a buffer, unless
             ``filter`` already is a Parameter).
+        noise_model: callable ``y -> noisy y`` applied by ``forward`` (``op(x)``), e.g.
+            :class:`GaussianNoise` or any deepinv noise model; None = noise-free.
 
     Images are (B, C, H, W); with a padded mode A maps (H, W) to (H // s, W // s). The
-    alignment convention is that of :func:`kfops.degrade`.
+    alignment convention is that of :func:`kfops.degrade`. As in deepinv, ``op(x)`` is the
+    noisy measurement ``noise(A(x))`` and ``A`` the noise-free operator.
     """
 
     def __init__(
@@ -93,8 +125,10 @@ class Degradation(nn.Module):
         factor: int,
         padding: str = "reflect",
         learnable: bool = False,
+        noise_model: Callable[..., torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
+        self.noise_model = noise_model
         self.factor = _check_scale(factor)
         self.padding = _check_padding(padding)
         f = self._validated(filter)
@@ -138,6 +172,19 @@ class Degradation(nn.Module):
         if factor is not None:
             self.factor = _check_scale(factor)
 
+    def update(self, **kwargs) -> None:
+        """:meth:`update_parameters` of the operator and of the noise model (where it has
+        one), e.g. ``update(filter=k, sigma=0.02)``."""
+        self.update_parameters(**kwargs)
+        if hasattr(self.noise_model, "update_parameters"):
+            self.noise_model.update_parameters(**kwargs)
+
+    def set_noise_model(self, noise_model: Callable[..., torch.Tensor] | None) -> None:
+        """Replace the noise model (an ``nn.Module`` or any callable, or None)."""
+        if "noise_model" in self._modules:  # a module slot takes modules only
+            del self._modules["noise_model"]
+        self.noise_model = noise_model
+
     def _kernel_for(self, x: torch.Tensor) -> torch.Tensor:
         k = self.filter
         if k.dtype != x.dtype or k.device != x.device:
@@ -151,7 +198,19 @@ class Degradation(nn.Module):
             self.update_parameters(filter=filter, factor=kwargs.get("factor"))
         return degrade(x, self._kernel_for(x), self.factor, self.padding, check_values=False)
 
-    forward = A
+    def noise(self, y: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The noise model applied to measurements ``y`` (``y`` itself without one)."""
+        return y if self.noise_model is None else self.noise_model(y, **kwargs)
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The measurement ``noise(A(x))``; ``filter=``/``factor=`` update the operator
+        first, other keyword arguments go to the noise model."""
+        y = self.A(x, filter=kwargs.pop("filter", None), factor=kwargs.pop("factor", None))
+        return self.noise(y, **kwargs)
+
+    def A_vjp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """vᵀ ∂A/∂x at x, which for a linear A is Aᵀv (at x's size)."""
+        return self.A_adjoint(v, hr_size=x.shape[-2:])
 
     def A_adjoint(
         self,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import kfops
-from kfops import Degradation, KernelError, ScaleError
+from kfops import Degradation, GaussianNoise, KernelError, ScaleError
 
 
 def _op(gen, padding="reflect", channels=False, learnable=False):
@@ -51,6 +51,45 @@ def test_composites_and_update(gen):
         op.update_parameters(filter=torch.full((3, 3), float("nan")))
     with pytest.raises(ScaleError):
         op.update_parameters(factor=0)
+
+
+def test_forward_is_the_noisy_measurement(gen):
+    op = _op(gen)
+    x = torch.rand(2, 3, 24, 27, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(op(x), op.A(x))  # noise-free by default
+    op.set_noise_model(GaussianNoise(0.05, generator=torch.Generator().manual_seed(3)))
+    n = op(x) - op.A(x)
+    assert abs(float(n.std()) - 0.05) < 0.01 and abs(float(n.mean())) < 0.01
+    again = Degradation(
+        op.filter, 3, noise_model=GaussianNoise(0.05, torch.Generator().manual_seed(3))
+    )
+    torch.testing.assert_close(again(x), op.A(x) + n)  # same seed, same draws
+    seen = {}
+
+    def noise_model(y, **kwargs):  # any deepinv-style callable
+        seen.update(kwargs)
+        return y + 1
+
+    op.set_noise_model(noise_model)
+    torch.testing.assert_close(op(x, sigma=0.3), op.A(x) + 1)
+    assert seen == {"sigma": 0.3}
+
+
+def test_update_reaches_the_noise_model(gen):
+    op = Degradation(torch.ones(3, 3) / 9, 3, noise_model=GaussianNoise(0.01))
+    op.update(filter=torch.ones(2, 2) / 4, factor=2, sigma=0.2)
+    assert op.factor == 2 and op.filter.shape == (2, 2) and op.noise_model.sigma == 0.2
+    with pytest.raises(ValueError):
+        GaussianNoise(-1.0)
+
+
+def test_A_vjp_is_the_jacobian_transpose(gen):
+    op = _op(gen, padding="valid")
+    x = torch.rand(1, 3, 25, 28, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = op.A(x)
+    v = torch.rand(y.shape, generator=gen, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(y, x, v)
+    torch.testing.assert_close(op.A_vjp(x, v), expected)
 
 
 def test_A_dagger_is_a_right_inverse(gen):
