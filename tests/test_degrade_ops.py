@@ -198,6 +198,38 @@ def test_torch_compile_fullgraph(gen):
     torch.testing.assert_close(gb, rb)
 
 
+def test_torch_func_transforms(gen):
+    """grad, vjp, vmap and jacrev run (on the reference inside a transform: the generated
+    autograd wrapper of register_autograd is refused there, pytorch/pytorch#170834) and
+    agree with autograd and the fused ops outside it."""
+    x = torch.rand(2, 3, 21, 22, generator=gen, dtype=torch.float64)
+    k = kernel_of("shared", 6, 2, 3, gen)
+    y, vjp = torch.func.vjp(lambda a: kfops.degrade(a, k, 3), x)
+    v = torch.rand(y.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(y, kfops.degrade(x, k, 3))
+    torch.testing.assert_close(vjp(v)[0], kfops.degrade_adjoint(v, k, 3, hr_size=(21, 22)))
+    gk = torch.func.grad(lambda b: kfops.degrade(x, b, 3).square().sum())(k)
+    kk = k.clone().requires_grad_()
+    kfops.degrade(x, kk, 3).square().sum().backward()
+    torch.testing.assert_close(gk, kk.grad)
+    ks = torch.stack([kernel_of("shared", 6, 2, 3, gen) for _ in range(3)])
+    torch.testing.assert_close(
+        torch.func.vmap(lambda b: kfops.degrade(x, b, 3))(ks),
+        torch.stack([kfops.degrade(x, b, 3) for b in ks]),
+    )
+    vs = torch.rand(4, *y.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(
+        torch.func.vmap(lambda w: kfops.degrade_adjoint(w, k, 3, hr_size=(21, 22)))(vs),
+        torch.stack([kfops.degrade_adjoint(w, k, 3, hr_size=(21, 22)) for w in vs]),
+    )
+    small = torch.rand(1, 1, 6, 6, generator=gen, dtype=torch.float64)
+    jac = torch.func.jacrev(lambda a: kfops.degrade(a, k[:2, :2], 2, "circular"))(small)
+    dense = torch.autograd.functional.jacobian(
+        lambda a: kfops.degrade(a, k[:2, :2], 2, "circular"), small
+    )
+    torch.testing.assert_close(jac, dense)
+
+
 # ----------------------------------------------------------------------------- alignment
 @pytest.mark.parametrize("s", [2, 3, 4])
 @pytest.mark.parametrize("pad", PADDINGS)

@@ -82,3 +82,10 @@ def test_without_the_extension_the_reference_runs(monkeypatch):
     monkeypatch.setattr(_ext, "warn_fallback", lambda: None)
     x = _rand((1, 2, 5, 6))
     assert torch.equal(tv_grad(x, 0.05), tv_grad_ref(x, 0.05))
+
+
+def test_vmap_over_a_batch_of_images():
+    xs = _rand((3, 1, 2, 9, 8))
+    torch.testing.assert_close(
+        torch.func.vmap(lambda x: tv_grad(x, 0.01))(xs), torch.stack([tv_grad(x, 0.01) for x in xs])
+    )

@@ -68,8 +68,10 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, na: str, nb: str) -> None:
 
 
 def check_kernel_values(k: torch.Tensor) -> None:
-    """Raise :class:`KernelError` if k has NaN/inf values or a sum that is not positive."""
-    if torch.compiler.is_compiling():
+    """Raise :class:`KernelError` if k has NaN/inf values or a sum that is not positive
+    (not checked while compiling or inside ``torch.func`` transforms, where a value cannot
+    steer Python control flow)."""
+    if torch.compiler.is_compiling() or _in_functorch_transform():
         return
     kd = k.detach()
     if not bool(torch.isfinite(kd).all()):
@@ -93,7 +95,18 @@ def _check_output_size(hw, khw, s: int, padding: str) -> tuple[int, int]:
     return ho, wo
 
 
+def _in_functorch_transform() -> bool:
+    """True inside ``torch.func`` transforms (grad, vjp, jacrev, vmap, ...). Autograd
+    formulas registered with ``torch.library.register_autograd`` fail there in torch
+    <= 2.13 (pytorch/pytorch#170834), so the ops then run their pure-PyTorch reference,
+    which every transform supports."""
+    level = getattr(torch._C._functorch, "maybe_current_level", None)
+    return level is not None and level() is not None
+
+
 def _use_ext(t: torch.Tensor) -> bool:
+    if _in_functorch_transform():
+        return False
     if _ext.HAS_EXT:
         return True
     _ext.warn_fallback()

@@ -6,7 +6,8 @@ in one pass over the image (C++ and CUDA, per-pixel formula in ``csrc/common/tv_
 instead of the dozen full-size temporaries that autograd or the reference need. It is the
 hot step of :func:`kfops.nonblind.tv_refine` at photo sizes. The op is itself a gradient
 and has no autograd formula; ``register_fake`` lets ``torch.compile`` trace it. Without
-the compiled extension (or for dtypes the backend lacks) the pure-PyTorch reference runs.
+the compiled extension (or for dtypes the backend lacks), and inside ``torch.func``
+transforms, the pure-PyTorch reference runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from .. import _ext
 from ..errors import ShapeError
+from .degrade import _in_functorch_transform
 from .reference import tv_grad_ref
 
 __all__ = ["tv_grad"]
@@ -34,7 +36,7 @@ def tv_grad(x: torch.Tensor, smooth: float = 1e-2) -> torch.Tensor:
     if not smooth > 0:
         raise ValueError(f"smooth must be > 0, got {smooth}")
     supported = x.dtype in (torch.float32, torch.float64) and x.device.type in ("cpu", "cuda")
-    if supported and _has_op():
+    if supported and _has_op() and not _in_functorch_transform():
         return torch.ops.kfops.tv_grad(x, float(smooth))
     if not _ext.HAS_EXT:
         _ext.warn_fallback()
