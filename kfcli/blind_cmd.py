@@ -222,7 +222,7 @@ def _run_blind(
         if bar is not None:
             bar.update(1)
             if done % 10 == 0:
-                bar.set_postfix(loss=f"{loss:.4g}")
+                bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
     def final_progress(done, total):
         bar = open_bar("final", total, f"phase 3/{phases} refine the whole image")

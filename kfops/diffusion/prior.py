@@ -272,7 +272,7 @@ class PatchPrior(nn.Module):
                 if bar is not None:
                     bar.update(1)
                     if step % 10 == 0:
-                        bar.set_postfix(loss=f"{_ema(losses):.4f}")
+                        bar.set_postfix(loss=f"{_ema(losses):.4f}", refresh=False)
                 if callback is not None:
                     callback(step, losses[-1])
                 if stop and done < steps:  # only set when there is a checkpoint
