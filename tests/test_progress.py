@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import time
 
+import torch
+
 from kfops.progress import LOG_INTERVAL, progress_bar
 
 
@@ -33,3 +35,14 @@ def test_the_final_count_is_written_to_a_log():
     stream = io.StringIO()
     _redraws(stream, steps=50)
     assert "50/50" in stream.getvalue()
+
+
+def test_prior_training_logs_a_few_lines(capsys):
+    """A loss shown on the bar every 10 steps must not force a redraw each time."""
+    from kfops import PatchPrior
+
+    prior = PatchPrior(hidden=8)
+    prior.fit(torch.rand(1, 3, 20, 20), steps=200, crop=16, progress=True)
+    err = capsys.readouterr().err
+    assert "200/200" in err
+    assert err.count("\r") <= 4, err.count("\r")
