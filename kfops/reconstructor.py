@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blur_metric import blur_effect
+from .budget import post_phase2_seconds
 from .consensus import consensus_kernel, kernel_spread
 from .crops import cv_luma, phase2_crops
 from .degradation import backproject, bicubic_upsample
@@ -172,6 +173,16 @@ class Reconstructor:
         t_start = min(cfg.t_start, len(schedule) - 1)
         sub = _sub_schedule(schedule, t_start, cfg.steps, max(min(cfg.t_end, t_start - 1), 0))
         total = cfg.total_iterations()
+        # the image both kernel checks score on, and the blur score of the resize gate: each
+        # computed once, when first needed (not at all when no check runs)
+        cv_image = functools.cache(lambda: cv_luma(lr_full))
+        blur_score = functools.cache(lambda: lr_blur(lr_full))
+        # Phase 2 stops early enough for the checks and the final step to finish in time
+        phase2_deadline = deadline
+        if deadline is not None:
+            gated = cfg.resize_gate is not None and blur_score() >= cfg.resize_gate
+            reserve = post_phase2_seconds(cfg, lr_full.shape, s, ksize, dev, not gated)
+            phase2_deadline = deadline - reserve
         history: list[float] = []
         path: list[torch.Tensor] = []
         self.recoveries = 0
@@ -308,6 +319,15 @@ class Reconstructor:
                 with torch.no_grad():
                     path.append(kmodel().detach().cpu())
 
+            last = [time.monotonic(), 0.0]  # when the last iteration ended, and its length
+
+            def past(limit: float | None) -> bool:
+                """Whether the next iteration, as long as the last, would end after
+                ``limit``."""
+                now = time.monotonic()
+                last[:] = [now, now - last[0]]
+                return limit is not None and now + last[1] > limit
+
             if cfg.mode == "dip":
                 z = noise(x0_prev.shape) * 0.1
                 n_dip = cfg.schedule_iterations()
@@ -326,7 +346,7 @@ class Reconstructor:
                     done = it + 1 - cfg.iters_first
                     if done >= 0 and done % max(cfg.iters, 1) == 0:
                         mark()
-                    if deadline is not None and time.monotonic() > deadline:
+                    if past(phase2_deadline):
                         stopped = True
                         break
             else:
@@ -356,7 +376,7 @@ class Reconstructor:
                         optimise(objective(images, k))
                         if not frozen:
                             kernel_only(images)
-                        if deadline is not None and time.monotonic() > deadline:
+                        if past(phase2_deadline):
                             stopped = True
                             break
                     x0_prev = b.detach()
@@ -377,11 +397,6 @@ class Reconstructor:
                         kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
                 kernels.append(kernel)
             return kernels, out.detach(), stopped
-
-        # the image both kernel checks score on, and the blur score of the resize gate: each
-        # computed once, when first needed (not at all when no check runs)
-        cv_image = functools.cache(lambda: cv_luma(lr_full))
-        blur_score = functools.cache(lambda: lr_blur(lr_full))
 
         def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
             """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it

@@ -978,3 +978,42 @@ def test_grad_weight_enters_phase2_and_is_validated():
     for bad in (-1.0, math.inf, float("nan")):
         with pytest.raises(ValueError, match="grad_weight"):
             Reconstructor(2, ReconConfig(grad_weight=bad))
+
+
+def test_a_deadline_keeps_time_back_for_the_checks_and_the_final_step(monkeypatch):
+    """Phase 2 stops the estimated post-Phase-2 time before the deadline (one tick of a fake
+    clock per call), and the whole-image refinement then runs all its steps."""
+    import kfops.reconstructor as rec
+
+    lr, _ = _problem()
+    prior = PatchPrior(hidden=8)
+    prior.fit(lr, steps=5, crop=16, progress=False)
+    cfg = ReconConfig(crop=16, final="tv", final_iters=5, **TINY)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(rec.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(rec, "post_phase2_seconds", lambda *a, **k: 1000.0)
+    steps = []
+    res = Reconstructor(2, cfg).run(
+        lr,
+        prior,
+        generator=torch.Generator().manual_seed(0),
+        deadline=1010.0,
+        final_progress=lambda d, t: steps.append(d),
+    )
+    assert 0 < len(res.history) < cfg.total_iterations()
+    assert steps[-1] == 5
+
+
+def test_post_phase2_estimate_follows_the_work():
+    from kfops.budget import post_phase2_seconds
+    from kfops.presets import recon_config
+
+    cpu = torch.device("cpu")
+    cfg = recon_config("cpu")
+    assert post_phase2_seconds(recon_config("paper"), (1, 3, 64, 64), 4, 24, cpu) == 0
+    small = post_phase2_seconds(cfg, (1, 3, 24, 24), 4, 24, cpu)
+    large = post_phase2_seconds(cfg, (1, 3, 300, 300), 4, 24, cpu)
+    gated = post_phase2_seconds(cfg, (1, 3, 300, 300), 4, 24, cpu, resize_check=False)
+    assert 0 < small < gated < large
+    averaged = dataclasses.replace(cfg, restarts=3, consensus="average")
+    assert post_phase2_seconds(averaged, (1, 3, 300, 300), 4, 24, cpu) > 1.5 * large
