@@ -188,7 +188,8 @@ def _run_blind(
             err=True,
         )
     torch.manual_seed(seed)
-    start = time.monotonic()
+    ctx = click.get_current_context(silent=True)
+    start = ctx.meta.get("kf_started", time.monotonic()) if ctx else time.monotonic()
     cfg = recon_config(preset, restarts=restarts)
     if kernel_only and cfg.final == "tv":  # the SR image is not kept: skip its refinement
         cfg.final = "backproject"

@@ -8,6 +8,7 @@ or interrupted command leaves no partial file.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -35,6 +36,8 @@ from kfcli.common import (
 @click.version_option(package_name="kfops")
 def cli() -> None:
     """kfops: blind super-resolution with kernel estimation (KernelFusion)."""
+    # before torch is imported: --time-budget counts from here
+    click.get_current_context().meta["kf_started"] = time.monotonic()
 
 
 def _prepare(image: Path, kernel_spec: str, scale: int, out: Path, device: str):
