@@ -320,3 +320,34 @@ def test_the_paper_preset_says_what_it_costs(tiny_presets, tmp_path, monkeypatch
     res = CliRunner().invoke(cli, [*args, "--time-budget", "60"])
     assert res.exit_code == 0 and "published recipe" not in res.output
     assert out.exists()
+
+
+def test_the_time_budget_counts_from_the_start_of_kf(tiny_presets, tmp_path, monkeypatch):
+    """Loading (here made 1 s slower) is inside the budget: the deadline handed to Phase 2
+    is 0.95 × the budget after the command started, not after the image was read."""
+    import time
+
+    from kfops.reconstructor import Reconstructor
+
+    load = kfops.io.load_image
+
+    def slow_load(*args, **kwargs):
+        time.sleep(1.0)
+        return load(*args, **kwargs)
+
+    seen = {}
+    run = Reconstructor.run
+
+    def spy(self, *args, **kwargs):
+        seen["deadline"] = kwargs["deadline"]
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(kfops.io, "load_image", slow_load)
+    monkeypatch.setattr(Reconstructor, "run", spy)
+    src, out = _lr(tmp_path), tmp_path / "sr.png"
+    t0 = time.monotonic()
+    res = CliRunner().invoke(
+        cli, ["upscale", str(src), "-s", "4", "-o", str(out), "--time-budget", "60"]
+    )
+    assert res.exit_code == 0, res.output
+    assert 0 <= seen["deadline"] - t0 - 0.95 * 60 < 0.5
