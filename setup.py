@@ -22,10 +22,22 @@ from setuptools import find_packages, setup
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def _optional_build(base: type) -> type:
-    """``base`` (torch's ``BuildExtension``) whose failure skips the extension."""
+def _extensions() -> tuple[list, dict]:
+    if os.environ.get("KFOPS_NO_EXT") == "1":
+        return [], {}
+    try:
+        import torch
+        from torch.utils import cpp_extension as ce
+    except ImportError:
+        sys.exit(
+            "kfops: torch is not importable while building. Install torch first, then "
+            "`pip install --no-build-isolation -e .` (or set KFOPS_NO_EXT=1 to skip the "
+            "C++ extension)."
+        )
 
-    class OptionalBuildExtension(base):
+    class OptionalBuildExtension(ce.BuildExtension):
+        """torch's build, whose failure installs kfops without the extension."""
+
         def run(self) -> None:
             try:
                 super().run()
@@ -42,22 +54,6 @@ def _optional_build(base: type) -> type:
 
         def get_outputs(self) -> list[str]:
             return super().get_outputs() if self.extensions else []
-
-    return OptionalBuildExtension
-
-
-def _extensions() -> tuple[list, dict]:
-    if os.environ.get("KFOPS_NO_EXT") == "1":
-        return [], {}
-    try:
-        import torch
-        from torch.utils import cpp_extension as ce
-    except ImportError:
-        sys.exit(
-            "kfops: torch is not importable while building. Install torch first, then "
-            "`pip install --no-build-isolation -e .` (or set KFOPS_NO_EXT=1 to skip the "
-            "C++ extension)."
-        )
 
     cpu_sources = ["csrc/kfops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
     cxx = [
@@ -95,8 +91,7 @@ def _extensions() -> tuple[list, dict]:
             extra_compile_args={"cxx": cxx},
             extra_link_args=link,
         )
-    build = _optional_build(ce.BuildExtension).with_options(use_ninja=True)
-    return [ext], {"build_ext": build}
+    return [ext], {"build_ext": OptionalBuildExtension.with_options(use_ninja=True)}
 
 
 ext_modules, cmdclass = _extensions()

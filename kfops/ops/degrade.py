@@ -95,13 +95,15 @@ def _check_output_size(hw, khw, s: int, padding: str) -> tuple[int, int]:
     return ho, wo
 
 
+_functorch_level = getattr(torch._C._functorch, "maybe_current_level", None)
+
+
 def _in_functorch_transform() -> bool:
     """True inside ``torch.func`` transforms (grad, vjp, jacrev, vmap, ...). Autograd
     formulas registered with ``torch.library.register_autograd`` fail there in torch
     <= 2.13 (pytorch/pytorch#170834), so the ops then run their pure-PyTorch reference,
     which every transform supports."""
-    level = getattr(torch._C._functorch, "maybe_current_level", None)
-    return level is not None and level() is not None
+    return _functorch_level is not None and _functorch_level() is not None
 
 
 def _use_ext(t: torch.Tensor) -> bool:
