@@ -63,22 +63,24 @@ def post_phase2_seconds(
     for an LR image of ``lr_shape`` (1, C, h, w): the kernel checks (each candidate scored
     by fits to both checkerboard halves of the ≤ 128² luma crop) and the final step (the
     back-projection and ``final_iters`` refinement steps, twice where the resize check may
-    average two images, once per run with ``consensus='average'``), times :data:`MARGIN`.
+    average two images; the resize check and the final step once per run with
+    ``consensus='average'``), times :data:`MARGIN`.
     ``resize_check=False``: the resize check will not run (its gate holds it off).
     0 where the Phase-2 image is the output."""
     if cfg.image_used:
         return 0.0
     _, c, h, w = lr_shape
     resize_check = resize_check and cfg.resize_check is not None
+    # with 'average' every run's kernel meets the resize check and the final step; the
+    # size check of all runs but the last is done before the next run's Phase 2
+    runs = cfg.restarts if cfg.consensus == "average" else 1
     total = 0.0
-    checked = 2 * bool(cfg.kernel_radius_at and cfg.kernel_radius_cv) + 2 * resize_check
+    checked = 2 * bool(cfg.kernel_radius_at and cfg.kernel_radius_cv) + 2 * runs * resize_check
     if checked:
         side = (1, 1, scale * min(h, CV_CROP), scale * min(w, CV_CROP))
         total += checked * CV_PASSES * iteration_seconds(side, kernel_size, scale, device)
     steps = STEP_PASSES * (CG_ITERS + (cfg.final_iters if cfg.final == "tv" else 0))
-    images = 2 if resize_check and cfg.resize_mean else 1
-    if cfg.consensus == "average":
-        images *= cfg.restarts
+    images = runs * (2 if resize_check and cfg.resize_mean else 1)
     full = (1, c, scale * h, scale * w)
     total += images * steps * iteration_seconds(full, kernel_size, scale, device)
     return MARGIN * total

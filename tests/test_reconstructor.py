@@ -1017,3 +1017,23 @@ def test_post_phase2_estimate_follows_the_work():
     assert 0 < small < gated < large
     averaged = dataclasses.replace(cfg, restarts=3, consensus="average")
     assert post_phase2_seconds(averaged, (1, 3, 300, 300), 4, 24, cpu) > 1.5 * large
+
+
+def test_post_phase2_estimate_checks_every_averaged_run(monkeypatch):
+    """With ``consensus='average'`` each run's kernel meets the resize check and gets a
+    final image, so what the check adds to the reserve is three times one run's."""
+    import kfops.budget as budget
+    from kfops.presets import recon_config
+
+    monkeypatch.setattr(budget, "iteration_seconds", lambda *a, **k: 1.0)
+    cpu = torch.device("cpu")
+
+    def added_by_check(cfg):
+        on = budget.post_phase2_seconds(cfg, (1, 3, 64, 64), 4, 24, cpu)
+        off = budget.post_phase2_seconds(cfg, (1, 3, 64, 64), 4, 24, cpu, resize_check=False)
+        return on - off
+
+    cfg = recon_config("cpu")
+    averaged = dataclasses.replace(cfg, restarts=3, consensus="average")
+    assert added_by_check(cfg) > 0
+    assert added_by_check(averaged) == pytest.approx(3 * added_by_check(cfg))
