@@ -215,8 +215,9 @@ def cached_prior(path: Path, lr: torch.Tensor, seed: int, steps: int | None = No
     if path.exists():
         return PatchPrior.load(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prior = PatchPrior(cfg)
-    prior.fit(lr, generator=torch.Generator().manual_seed(seed), progress=False)
+    g = torch.Generator().manual_seed(seed)
+    prior = PatchPrior(cfg, generator=g)
+    prior.fit(lr, generator=g, progress=False)
     prior.save(path)
     return prior
 

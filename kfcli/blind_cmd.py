@@ -70,11 +70,13 @@ def train_prior(
     dev = resolve_device(device)
     preset = preset or ("paper" if dev.type == "cuda" else "cpu")
     torch.manual_seed(seed)
-    prior = PatchPrior(prior_config(preset, channels=data.pixels.shape[1], steps=steps)).to(dev)
+    g = torch.Generator().manual_seed(seed)  # the weights' initialisation, then the crops
+    cfg = prior_config(preset, channels=data.pixels.shape[1], steps=steps)
+    prior = PatchPrior(cfg, generator=g).to(dev)
     t0 = time.perf_counter()
     losses = prior.fit(
         data.pixels,
-        generator=torch.Generator().manual_seed(seed),
+        generator=g,
         progress=not quiet,
         checkpoint=out.with_name(out.name + ".partial"),
     )
@@ -128,10 +130,11 @@ def _prior_for(
         checkpoint = cache / f"{key}.partial.pt"
     except OSError:
         pass
-    prior = PatchPrior(cfg).to(dev)
+    g = torch.Generator().manual_seed(seed)  # the weights' initialisation, then the crops
+    prior = PatchPrior(cfg, generator=g).to(dev)
     prior.fit(
         pixels.to(dev),
-        generator=torch.Generator().manual_seed(seed),
+        generator=g,
         progress=not quiet,
         checkpoint=checkpoint,
     )

@@ -88,6 +88,25 @@ def test_same_seed_same_weights_and_small_images():
     assert not torch.equal(c.net.out.weight, a.net.out.weight)
 
 
+def test_the_generator_draws_the_initial_weights():
+    """``PatchPrior(generator=g)``: the same seed gives the same weights whatever the
+    global RNG's state (which torch seeds at random in every process), another seed other
+    weights, and the global RNG is left as it was."""
+
+    def build(seed: int) -> PatchPrior:
+        return PatchPrior(hidden=8, generator=torch.Generator().manual_seed(seed))
+
+    torch.manual_seed(1)
+    a = build(3)
+    torch.manual_seed(2)
+    state = torch.get_rng_state()
+    b = build(3)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (_, wa), (_, wb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(wa, wb)
+    assert not torch.equal(build(4).net.out.weight, a.net.out.weight)
+
+
 def test_save_load_gives_identical_outputs(tmp_path):
     prior = PatchPrior(hidden=8)
     prior.fit(_lr_image(), steps=3, progress=False)

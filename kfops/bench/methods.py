@@ -117,7 +117,8 @@ def _kfops_method(preset: str, **overrides) -> MethodFn:
         cfg = recon_config(preset, **overrides)
         prior = None
         if cfg.mode in ("full", "pd_unet"):
-            prior = PatchPrior(prior_config(preset, channels=lr.shape[1])).to(lr.device)
+            cfg_p = prior_config(preset, channels=lr.shape[1])
+            prior = PatchPrior(cfg_p, generator=g).to(lr.device)
             prior.fit(lr, generator=g, progress=False)
         res = Reconstructor(scale, cfg).run(lr, prior, generator=g)
         return res.hr, res.kernel

@@ -61,9 +61,19 @@ class PriorConfig:
 
 
 class PatchPrior(nn.Module):
-    """PD network + DDPM schedule. ``PatchPrior()`` is the paper's network for RGB."""
+    """PD network + DDPM schedule. ``PatchPrior()`` is the paper's network for RGB.
 
-    def __init__(self, config: PriorConfig | None = None, **overrides) -> None:
+    ``generator`` (a CPU generator) draws the network's initial weights, so that a prior
+    trained with the same generators is the same in every process; without it they come
+    from PyTorch's global RNG, as for any ``nn.Module``."""
+
+    def __init__(
+        self,
+        config: PriorConfig | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        **overrides,
+    ) -> None:
         super().__init__()
         cfg = config or PriorConfig()
         for key, value in overrides.items():
@@ -71,7 +81,13 @@ class PatchPrior(nn.Module):
                 raise TypeError(f"unknown PatchPrior option {key!r}")
             setattr(cfg, key, value)
         self.config = cfg
-        self.net = PDNet(cfg.channels, cfg.hidden)
+        if generator is None:
+            self.net = PDNet(cfg.channels, cfg.hidden)
+        else:  # the global CPU RNG, seeded from the generator, then restored
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed)
+                self.net = PDNet(cfg.channels, cfg.hidden)
         self.schedule = DDPMSchedule.linear(cfg.T, cfg.beta_start, cfg.beta_end)
         self.trained_on: str | None = None
         self.trained_steps = 0
