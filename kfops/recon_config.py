@@ -28,7 +28,7 @@ class ReconConfig:
     peak learning rate (None = ``lr``, as published; annealed by the same factor as
     ``lr``); ``kernel_init`` σ > 0 (HR pixels at ×4, scaled by s/4): before each run the
     kernel model is fitted to an isotropic Gaussian of that σ at the aligned centre
-    (:func:`kfops.reconstructor.fit_kernel_model`; 0 = the model's own initialisation, as
+    (:func:`kfops.algorithm1.fit_kernel_model`; 0 = the model's own initialisation, as
     published: a SIREN starts as an almost flat kernel over its whole grid); ``kernel_extent`` the
     half-width of the kernel INR's coordinate grid (None =
     :func:`kfops.kernel_inr.inr_extent`: the paper's [−1, 1] for 24 taps, the same pitch

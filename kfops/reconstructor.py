@@ -1,26 +1,15 @@
-"""Phase 2 of KernelFusion (Algorithm 1): joint HR image and kernel estimation during the
-reverse diffusion of the frozen patch prior.
+"""Phase 2 of KernelFusion and what follows it: :class:`Reconstructor` runs Algorithm 1
+(:mod:`kfops.algorithm1`) on the LR image or its crops, once or ``restarts`` times, then
+the checks on the kernel and the final step on the whole image.
 
-At every timestep t (from T_nd down to 0, possibly respaced), n_iter joint Adam steps
-on the U-Net R_θ and the kernel model INR_φ:
-
-    k      = INR_φ()
-    a      = R_θ(x̂₀ from the previous t)                 (first application)
-    x_t    = μ(a, x_{t+1}) + σ ξ                          (or q(x_t | a) at the first t)
-    b      = R_θ(PD.predict_x0(x_t, t))                   (second application, PD frozen)
-    L      = ‖y − (a ⊛ k)↓s‖² + ‖y − (b ⊛ k)↓s‖² + w·COM(k)
-
-then x̂₀ ← b and x_{t} kept for the next step. ``kernel_steps`` > 0 follows every joint
-step with that many steps on INR_φ alone, a and b held fixed; ``kernel_radius_at`` > 0
-resamples the final kernel to the radius it had after that timestep (with
-``kernel_radius_cv``, only where that kernel predicts held-out LR pixels better);
-``kernel_freeze`` > 0 holds INR_φ over the last timesteps (:class:`ReconConfig`). The
-learning rate is cosine-annealed from ``lr`` to ``lr_min`` within each t. Images are in
-model range [−1, 1] inside, [0, 1] outside; one kernel is shared by all colour channels.
-
-Ablations (paper Tables 3–4): ``mode`` = ``dip`` (U-Net on fixed noise, no diffusion),
-``unet_only`` (diffusion without PD), ``pd_unet`` (PD then one U-Net), ``full``;
-``kernel_model`` = ``inr`` | ``direct_relu`` | ``direct_sigmoid`` | ``linear_cnn``.
+After a run, ``kernel_radius_at`` > 0 resamples its final kernel to the radius it had
+after that timestep (with ``kernel_radius_cv``, only where that kernel predicts held-out
+LR pixels better); the ``consensus`` rule combines the runs' kernels; the resize check
+(``resize_check``) may replace the estimate by the blur of a plain downscale, or average
+their final images; ``kernel_floor`` removes a constant pedestal; the final step
+(``final``) is the Phase-2 image itself, a back-projection with the kernel, or that
+back-projection refined under a TV prior (:class:`ReconConfig`). Images are [0, 1]
+outside; one kernel is shared by all colour channels.
 """
 
 from __future__ import annotations
@@ -28,35 +17,24 @@ from __future__ import annotations
 import functools
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from .algorithm1 import Algorithm1
 from .blur_metric import blur_effect
 from .budget import post_phase2_seconds
 from .consensus import consensus_kernel, kernel_spread
 from .crops import cv_luma, phase2_crops
-from .degradation import backproject, bicubic_upsample
-from .diffusion.prior import PatchPrior, from_model, to_model
+from .degradation import backproject
+from .diffusion.prior import PatchPrior, from_model
 from .errors import DivergenceError, ImageError, KfopsError
-from .guard import Snapshot, checked_loss
 from .kernel_check import best_by_cv, resize_choice, resize_fallback
-from .kernel_inr import (
-    center_of_mass_loss,
-    default_kernel_size,
-    make_kernel_model,
-    target_center,
-)
-from .kernels import dilate_kernel, gaussian, pad_alike, remove_floor
+from .kernel_inr import default_kernel_size
+from .kernels import dilate_kernel, pad_alike, remove_floor
 from .noise import noise_sigma
 from .nonblind import tv_refine
-from .ops import degrade
 from .recon_config import ReconConfig
-from .sparsity import kernel_sqrt_sparsity, normalized_sparsity
-from .unet import UNet
 
 __all__ = [
     "ReconConfig",
@@ -105,21 +83,6 @@ def lr_blur(lr: torch.Tensor) -> float:
     return blur_effect(lr, taps=9)
 
 
-def consistency_loss(
-    pred: torch.Tensor, target: torch.Tensor, grad_weight: float = 0.0
-) -> torch.Tensor:
-    """The data term of Algorithm 1 between (B, C, h, w) tensors: the MSE of pred − target,
-    + ``grad_weight`` × the MSEs of that residual's horizontal and vertical differences
-    (a weight on its high frequencies; for a residual alternating ±a from pixel to pixel
-    the loss is a²·(1 + 8·grad_weight), for a constant one a²)."""
-    if not grad_weight:
-        return F.mse_loss(pred, target)
-    r = pred - target
-    dx = r[..., :, 1:] - r[..., :, :-1]
-    dy = r[..., 1:, :] - r[..., :-1, :]
-    return r.square().mean() + grad_weight * (dx.square().mean() + dy.square().mean())
-
-
 class Reconstructor:
     """Runs Algorithm 1 on one LR image with a trained (frozen) :class:`PatchPrior`."""
 
@@ -164,15 +127,6 @@ class Reconstructor:
         if min(lr.shape[-2:]) < 4:
             raise ImageError(f"image {tuple(lr.shape[-2:])} is too small (minimum 4×4 pixels)")
         ksize = cfg.kernel_size or default_kernel_size(s)
-        center = target_center(ksize, s)
-        if prior is not None:
-            prior = prior.to(dev).eval().requires_grad_(False)
-        y = to_model(lr)
-        x0_init = to_model(bicubic_upsample(lr, s).clamp(0, 1))
-        schedule = prior.schedule if prior is not None else _default_schedule()
-        t_start = min(cfg.t_start, len(schedule) - 1)
-        sub = _sub_schedule(schedule, t_start, cfg.steps, max(min(cfg.t_end, t_start - 1), 0))
-        total = cfg.total_iterations()
         # the image both kernel checks score on, and the blur score of the resize gate: each
         # computed once, when first needed (not at all when no check runs)
         cv_image = functools.cache(lambda: cv_luma(lr_full))
@@ -184,219 +138,9 @@ class Reconstructor:
             reserve = post_phase2_seconds(cfg, lr_full.shape, s, ksize, dev, not gated)
             phase2_deadline = deadline - reserve
         history: list[float] = []
-        path: list[torch.Tensor] = []
         self.recoveries = 0
         t0 = time.perf_counter()
-
-        def consistency(x0: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-            """:func:`consistency_loss` of (x0 ⊛ k)↓s against the LR batch; k (K, K) shared,
-            or (B, K, K) one per batch element (the mean of their losses, which is the
-            batch's)."""
-            if k.dim() == 2:
-                return consistency_loss(
-                    degrade(x0, k, s, "reflect", check_values=False), y, cfg.grad_weight
-                )
-            terms = [
-                consistency_loss(
-                    degrade(x0[i : i + 1], k[i], s, "reflect", check_values=False),
-                    y[i : i + 1],
-                    cfg.grad_weight,
-                )
-                for i in range(k.shape[0])
-            ]
-            return torch.stack(terms).mean()
-
-        def com(k: torch.Tensor) -> torch.Tensor:
-            if k.dim() == 2:
-                return center_of_mass_loss(k, center)
-            return torch.stack([center_of_mass_loss(ki, center) for ki in k]).mean()
-
-        def noise(shape):
-            return torch.randn(shape, generator=g).to(dev)
-
-        def objective(images: tuple[torch.Tensor, ...], k: torch.Tensor) -> torch.Tensor:
-            """Σ consistency over ``images`` + w·COM(k): the loss of Algorithm 1 (+
-            ``sharp_weight`` × Σ normalised gradient sparsity of ``images``; with
-            ``kernel_term='second'`` the first term sees the kernel detached)."""
-            first_k = k.detach() if cfg.kernel_term == "second" and len(images) > 1 else k
-            loss = consistency(images[0], first_k)
-            for im in images[1:]:
-                loss = loss + consistency(im, k)
-            if cfg.sharp_weight:
-                loss = loss + cfg.sharp_weight * sum(normalized_sparsity(im) for im in images)
-            if cfg.kernel_sparsity:
-                loss = loss + cfg.kernel_sparsity * kernel_sqrt_sparsity(k)
-            return loss + cfg.com_weight * com(k)
-
-        n_kernels = lr.shape[0] if cfg.crop_kernels == "each" else 1
-
-        def estimate() -> tuple[list[torch.Tensor], torch.Tensor, bool]:
-            """One run of Algorithm 1 from fresh networks: (its kernels: one, or one per
-            crop with ``crop_kernels='each'``; last x̂₀ in model range; stopped by the
-            deadline)."""
-            init_seed = int(torch.randint(0, 2**62, (1,), generator=g))
-            # initialisation driven by the generator: the networks are built on the CPU, so
-            # only the CPU generator is seeded (and restored after); a CUDA RNG stays untouched
-            with torch.random.fork_rng(devices=[]):
-                torch.default_generator.manual_seed(init_seed)
-                kmodel = KernelSet(
-                    [
-                        make_kernel_model(cfg.kernel_model, ksize, cfg.kernel_extent)
-                        for _ in range(n_kernels)
-                    ]
-                ).to(dev)
-                unet = UNet(lr.shape[1], cfg.unet_base, cfg.unet_levels).to(dev)
-            if cfg.kernel_init > 0:
-                sigma = cfg.kernel_init * s / 4
-                target = gaussian(ksize, sigma, torch.float32, (center, center))
-                fit_kernel_model(kmodel, target.to(dev))
-            # the kernel model may run at its own peak rate (annealed by the same factor)
-            kernel_ratio = 1.0 if cfg.kernel_lr is None else cfg.kernel_lr / cfg.lr
-            opt = torch.optim.Adam(
-                [
-                    {"params": list(unet.parameters()), "ratio": 1.0},
-                    {"params": list(kmodel.parameters()), "ratio": kernel_ratio},
-                ],
-                lr=cfg.lr,
-            )
-            params = [p for group in opt.param_groups for p in group["params"]]
-            snapshot = Snapshot([unet, kmodel], [opt])
-            lr_scale = [1.0]
-            x0_prev = x0_init
-            recoveries = [0]
-
-            def set_lr(it: int, n: int) -> None:
-                frac = it / max(n - 1, 1)
-                lr_now = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * frac))
-                for group in opt.param_groups:
-                    group["lr"] = lr_now * lr_scale[0] * group["ratio"]
-
-            def optimise(loss: torch.Tensor) -> None:
-                """One Adam step; a non-finite loss or gradient restores the state at the
-                start of this timestep and halves the learning rate (at most max_recoveries
-                times, then DivergenceError)."""
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                value = checked_loss(loss, params)  # the step's one wait for the device
-                if value is None:
-                    self.recoveries += 1
-                    recoveries[0] += 1
-                    if recoveries[0] > cfg.max_recoveries:
-                        raise DivergenceError(
-                            f"Phase 2 diverged (NaN/inf) after {cfg.max_recoveries} returns to "
-                            "the last good state with a lower learning rate"
-                        )
-                    snapshot.restore()
-                    lr_scale[0] *= 0.5
-                    warnings.warn(
-                        "non-finite loss in Phase 2: restored the last good state, learning rate "
-                        "halved",
-                        RuntimeWarning,
-                        stacklevel=4,
-                    )
-                else:
-                    opt.step()
-                history.append(float(loss.detach()) if value is None else value)
-                if progress is not None:
-                    progress(len(history), total, history[-1])
-
-            def kernel_only(images: tuple[torch.Tensor, ...]) -> None:
-                if cfg.kernel_steps:
-                    fixed = tuple(im.detach() for im in images)
-                    kernel_only_steps(kmodel, opt, lambda k: objective(fixed, k), cfg.kernel_steps)
-
-            def kernel(frozen: bool) -> torch.Tensor:
-                if not frozen:
-                    return kmodel()
-                with torch.no_grad():  # no gradient: Adam leaves the kernel model alone
-                    return kmodel()
-
-            out = x0_prev
-            stopped = False
-            path.clear()  # the kernel after every timestep (of this run)
-
-            def mark() -> None:
-                with torch.no_grad():
-                    path.append(kmodel().detach().cpu())
-
-            last = [time.monotonic(), 0.0]  # when the last iteration ended, and its length
-
-            def past(limit: float | None) -> bool:
-                """Whether the next iteration, as long as the last, would end after
-                ``limit``."""
-                now = time.monotonic()
-                last[:] = [now, now - last[0]]
-                return limit is not None and now + last[1] > limit
-
-            if cfg.mode == "dip":
-                z = noise(x0_prev.shape) * 0.1
-                n_dip = cfg.schedule_iterations()
-                n_learn = cfg.kernel_iterations()  # then the kernel is held
-                snapshot.take(0)
-                for it in range(cfg.run_iterations()):
-                    if it % 20 == 0 and it:
-                        snapshot.take(it)
-                    set_lr(it, n_dip)
-                    frozen = it >= n_learn  # (never, unless the image is kept)
-                    k = kernel(frozen)
-                    out = unet(z)
-                    optimise(objective((out,), k))
-                    if not frozen:
-                        kernel_only((out,))
-                    done = it + 1 - cfg.iters_first
-                    if done >= 0 and done % max(cfg.iters, 1) == 0:
-                        mark()
-                    if past(phase2_deadline):
-                        stopped = True
-                        break
-            else:
-                x_next = None
-                n = len(sub)
-                for i in reversed(range(n)):
-                    iters = cfg.iters_first if i == n - 1 else cfg.iters
-                    t_model = sub.timesteps[i : i + 1].to(dev).expand(x0_prev.shape[0])
-                    frozen = i < cfg.kernel_freeze  # one of the last kernel_freeze timesteps
-                    if frozen and not cfg.image_used:
-                        break
-                    xi = noise(x0_prev.shape)
-                    snapshot.take(i)
-                    for it in range(iters):
-                        set_lr(it, iters)
-                        k = kernel(frozen)
-                        if cfg.mode == "full":
-                            a = unet(x0_prev)
-                            x_t = _next_xt(sub, a, x_next, i, xi)
-                            b = unet(prior.predict_x0(x_t, t_model))
-                            images = (a, b)
-                        else:
-                            x_t = _next_xt(sub, x0_prev, x_next, i, xi)
-                            inp = prior.predict_x0(x_t, t_model) if cfg.mode == "pd_unet" else x_t
-                            b = unet(inp)
-                            images = (b,)
-                        optimise(objective(images, k))
-                        if not frozen:
-                            kernel_only(images)
-                        if past(phase2_deadline):
-                            stopped = True
-                            break
-                    x0_prev = b.detach()
-                    x_next = x_t.detach()
-                    out = x0_prev
-                    if stopped:
-                        break
-                    mark()
-            with torch.no_grad():  # kernels are small: checked and combined on the CPU
-                finals = list(kmodel().detach().cpu().reshape(-1, ksize, ksize))
-            m = cfg.kernel_radius_at
-            kernels = []
-            for i, kernel in enumerate(finals):
-                if m > 0 and len(path) >= m:
-                    early = path[m - 1].reshape(-1, ksize, ksize)[i]
-                    factor = radius_factor(early, kernel)
-                    if factor is not None:
-                        kernel = resized_kernel(kernel, dilate_kernel(kernel, factor))
-                kernels.append(kernel)
-            return kernels, out.detach(), stopped
+        algo = Algorithm1(cfg, s, lr, prior, ksize, g, history, progress)
 
         def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
             """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it
@@ -407,12 +151,30 @@ class Reconstructor:
                 return final
             return (final, resized)[best_by_cv(cv_image(), [final, resized], s, eps, tv_weight)]
 
+        def size_checked(kernel: torch.Tensor, early: torch.Tensor | None) -> torch.Tensor:
+            """``kernel`` resampled to the RMS radius of ``early``, the kernel after timestep
+            ``kernel_radius_at`` (None: the run had no such timestep), where
+            :func:`resized_kernel` keeps it."""
+            factor = None if early is None else radius_factor(early, kernel)
+            if factor is None:
+                return kernel
+            return resized_kernel(kernel, dilate_kernel(kernel, factor))
+
         runs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        path: list[torch.Tensor] = []  # the kernel after every timestep of the last run
+        m = cfg.kernel_radius_at
         for _ in range(cfg.restarts):
-            kernels_r, out_r, stopped = estimate()
-            if not (stopped and runs):  # a cut-short restart only counts when it is alone
-                runs.extend((kernel_r, out_r) for kernel_r in kernels_r)
-            if stopped:
+            run = algo.run(phase2_deadline)
+            self.recoveries = algo.recoveries
+            path = run.path
+            early = run.path[m - 1].reshape(-1, ksize, ksize) if m > 0 and len(path) >= m else None
+            kernels_r = [
+                size_checked(k, None if early is None else early[i])
+                for i, k in enumerate(run.kernels)
+            ]
+            if not (run.stopped and runs):  # a cut-short restart only counts when it is alone
+                runs.extend((kernel_r, run.image) for kernel_r in kernels_r)
+            if run.stopped:
                 break
         # the size check may have resampled the runs' kernels to different sizes
         padded = pad_alike([k for k, _ in runs])
@@ -549,74 +311,3 @@ def radius_factor(early: torch.Tensor, final: torch.Tensor) -> float | None:
     if not (math.isfinite(a) and math.isfinite(b)) or min(a, b) < 0.05:
         return None
     return a / b
-
-
-def fit_kernel_model(kmodel: nn.Module, target: torch.Tensor, steps: int = 200, lr: float = 1e-3):
-    """Fit ``kmodel()`` to ``target`` (K, K) (or every kernel of a :class:`KernelSet`): Adam
-    on the summed squared error, cosine-annealed from ``lr``; a starting point for Phase 2."""
-    opt = torch.optim.Adam(kmodel.parameters(), lr=lr)
-    for it in range(steps):
-        opt.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * it / steps))
-        loss = ((kmodel() - target) ** 2).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-
-class KernelSet(nn.Module):
-    """One kernel model, or one per crop: returns (K, K), or (B, K, K) for B models."""
-
-    def __init__(self, models: list[nn.Module]) -> None:
-        super().__init__()
-        self.models = nn.ModuleList(models)
-
-    def forward(self) -> torch.Tensor:
-        kernels = [model() for model in self.models]
-        return kernels[0] if len(kernels) == 1 else torch.stack(kernels)
-
-
-def kernel_only_steps(kmodel, opt, loss_fn, steps: int) -> list[float]:
-    """``steps`` steps of ``opt`` on the kernel model alone, minimising ``loss_fn(kmodel())``
-    with the images inside it held fixed. Parameters without a gradient (the U-Net's, in
-    Phase 2's shared Adam) are skipped by the step, momentum and all. Stops early at a
-    non-finite loss or gradient (the joint step's recovery handles divergence); returns the
-    loss before each step taken."""
-    params = list(kmodel.parameters())
-    losses: list[float] = []
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(kmodel())
-        loss.backward()
-        value = checked_loss(loss, params)
-        if value is None:
-            break
-        opt.step()
-        losses.append(value)
-    opt.zero_grad(set_to_none=True)
-    return losses
-
-
-def _default_schedule():
-    from .diffusion.schedule import DDPMSchedule
-
-    return DDPMSchedule.linear(1000)
-
-
-def _sub_schedule(schedule, t_start: int, steps: int | None, t_end: int = 0):
-    """The schedule restricted to timesteps t_end..t_start, respaced to ``steps`` entries
-    (its first entry, t_end, ends the reverse process: the posterior that entry would
-    give, computed as if it were t = 0, is never drawn from)."""
-    from .diffusion.schedule import DDPMSchedule
-
-    keep = slice(t_end, t_start + 1)
-    base = DDPMSchedule(schedule.alphas_cumprod[keep], schedule.timesteps[keep])
-    return base if steps is None else base.respaced(steps)
-
-
-def _next_xt(sub, x0: torch.Tensor, x_next: torch.Tensor | None, i: int, xi: torch.Tensor):
-    """x_t from the refined x̂₀: q(x_t | x̂₀) at the first step, else the posterior
-    q(x_t | x_{t+1}, x̂₀) (schedule index i + 1) sampled with the fixed noise ξ."""
-    if x_next is None:
-        return sub.q_sample(x0, torch.tensor([i]), xi)
-    mean, var = sub.posterior(x0, x_next, torch.tensor([i + 1]))
-    return mean + var.sqrt() * xi

@@ -177,7 +177,7 @@ def _poisoning_run(when):
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
     rec = Reconstructor(2, ReconConfig(**TINY))
-    orig_unet = kfops.reconstructor.UNet
+    orig_unet = kfops.algorithm1.UNet
     made = []
 
     def unet_factory(*args, **kwargs):
@@ -189,11 +189,11 @@ def _poisoning_run(when):
             with torch.no_grad():
                 next(made[0].parameters()).fill_(float("nan"))
 
-    kfops.reconstructor.UNet = unet_factory
+    kfops.algorithm1.UNet = unet_factory
     try:
         return rec, rec.run(lr, prior, progress=progress)
     finally:
-        kfops.reconstructor.UNet = orig_unet
+        kfops.algorithm1.UNet = orig_unet
 
 
 def test_phase2_nan_restores_the_last_good_state():
@@ -243,13 +243,13 @@ def test_kernel_steps_refit_the_kernel_to_the_images_of_the_step(monkeypatch, mo
     """kernel_steps=N adds N Adam steps on the kernel model alone after every joint step:
     the kernel model runs 1 + N times per iteration, the U-Net no more often, the progress
     count is unchanged and the kernel comes out different."""
-    import kfops.reconstructor as rec
+    import kfops.algorithm1 as alg
 
     lr, _ = _problem()
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
     calls = {"unet": 0, "kernel": 0}
-    unet_forward, inr_forward = rec.UNet.forward, KernelINR.forward
+    unet_forward, inr_forward = alg.UNet.forward, KernelINR.forward
 
     def count_unet(self, x):
         calls["unet"] += 1
@@ -259,7 +259,7 @@ def test_kernel_steps_refit_the_kernel_to_the_images_of_the_step(monkeypatch, mo
         calls["kernel"] += 1
         return inr_forward(self)
 
-    monkeypatch.setattr(rec.UNet, "forward", count_unet)
+    monkeypatch.setattr(alg.UNet, "forward", count_unet)
     monkeypatch.setattr(KernelINR, "forward", count_kernel)
     counts = []
     for steps in (0, 3):
@@ -322,7 +322,7 @@ def test_kernel_only_steps_lower_the_loss_and_leave_the_unet_alone():
     """The kernel-only steps share Phase 2's Adam with the U-Net: a U-Net that took a joint
     step before (so Adam holds momentum for it) must not move during them, and each step
     lowers the consistency of the fixed image (small steps on a smooth loss)."""
-    import kfops.reconstructor as rec
+    import kfops.algorithm1 as alg
 
     torch.manual_seed(0)
     unet, kmodel = UNet(3, 4, 3), make_kernel_model("inr", 8)
@@ -342,7 +342,7 @@ def test_kernel_only_steps_lower_the_loss_and_leave_the_unet_alone():
         return torch.nn.functional.mse_loss(kfops.degrade(fixed, k, 2), y)
 
     before = [p.detach().clone() for p in unet.parameters()]
-    losses = rec.kernel_only_steps(kmodel, opt, loss_fn, 5)
+    losses = alg.kernel_only_steps(kmodel, opt, loss_fn, 5)
     assert len(losses) == 5 and all(b < a for a, b in zip(losses, losses[1:], strict=False))
     assert all(torch.equal(a, b) for a, b in zip(before, unet.parameters(), strict=True))
 
@@ -496,9 +496,9 @@ def test_kernel_radius_cv_keeps_the_kernel_that_predicts_held_out_pixels_better(
         clock["now"] = 2.0
         return dilate_kernel(*args)
 
-    monkeypatch.setattr(
-        rec, "time", SimpleNamespace(monotonic=lambda: clock["now"], perf_counter=time.perf_counter)
-    )
+    fake = SimpleNamespace(monotonic=lambda: clock["now"], perf_counter=time.perf_counter)
+    monkeypatch.setattr(rec, "time", fake)
+    monkeypatch.setattr(kfops.algorithm1, "time", fake)  # the run's own deadline checks
     monkeypatch.setattr(rec, "dilate_kernel", dilate_then_late)
     cfg = ReconConfig(kernel_radius_at=1, kernel_radius_cv=True, final="backproject", **TINY)
     late = Reconstructor(2, cfg).run(
@@ -513,19 +513,19 @@ def test_kernel_radius_cv_keeps_the_kernel_that_predicts_held_out_pixels_better(
 def test_sharp_weight_adds_the_sparsity_of_every_unet_output(monkeypatch):
     """sharp_weight > 0 evaluates the normalised sparsity of both U-Net outputs in every
     full-mode step (and changes the result); 0 (the default) never evaluates it."""
-    import kfops.reconstructor as rec
+    import kfops.algorithm1 as alg
 
     lr, _ = _problem()
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
     seen = []
-    original = rec.normalized_sparsity
+    original = alg.normalized_sparsity
 
     def spy(x):
         seen.append(tuple(x.shape))
         return original(x)
 
-    monkeypatch.setattr(rec, "normalized_sparsity", spy)
+    monkeypatch.setattr(alg, "normalized_sparsity", spy)
     kernels = []
     for weight in (0.0, 1.0):
         seen.clear()
@@ -584,7 +584,7 @@ def test_kernel_init_starts_the_kernel_model_from_a_centred_gaussian():
     """fit_kernel_model brings a SIREN's almost flat initial kernel close to the target
     Gaussian (centred where the degradation stays aligned); kernel_init > 0 uses it before
     each run, which changes the result."""
-    from kfops.reconstructor import fit_kernel_model
+    from kfops.algorithm1 import fit_kernel_model
 
     c = target_center(24, 4)
     target = kfops.kernels.gaussian(24, 1.2, torch.float32, (c, c))
@@ -631,20 +631,20 @@ def test_kernel_term_second_trains_the_kernel_on_the_output_after_the_prior(monk
     """With kernel_term='second' the first consistency term of every full-mode step sees
     the kernel detached and the second sees it live; 'both' (the default) lets both train
     it; in dip mode, with one term, the kernel is live either way."""
-    import kfops.reconstructor as rec
+    import kfops.algorithm1 as alg
 
     lr, _ = _problem()
     prior = PatchPrior(hidden=8)
     prior.fit(lr, steps=5, crop=16, progress=False)
     live = []
-    original = rec.degrade
+    original = alg.degrade
 
     def spy(x, k, *args, **kwargs):
         if torch.is_grad_enabled() and x.requires_grad:
             live.append(k.requires_grad)
         return original(x, k, *args, **kwargs)
 
-    monkeypatch.setattr(rec, "degrade", spy)
+    monkeypatch.setattr(alg, "degrade", spy)
     cfg = dict(TINY, mode=mode)
     for term in ("both", "second"):
         live.clear()
@@ -948,7 +948,7 @@ def test_kernel_floor_clears_the_estimates_pedestal_and_nothing_else(monkeypatch
 def test_consistency_loss_weighs_the_residuals_differences():
     """grad_weight 0 is the MSE of Algorithm 1; w > 0 adds w × the MSEs of the residual's
     differences: nothing for a constant residual, 8·w·a² for one alternating ±a."""
-    from kfops.reconstructor import consistency_loss
+    from kfops.algorithm1 import consistency_loss
 
     target = torch.rand(2, 3, 8, 10, dtype=torch.float64)
     pred = target + 0.1 * torch.randn(2, 3, 8, 10, dtype=torch.float64)
