@@ -127,49 +127,26 @@ class Reconstructor:
         if min(lr.shape[-2:]) < 4:
             raise ImageError(f"image {tuple(lr.shape[-2:])} is too small (minimum 4×4 pixels)")
         ksize = cfg.kernel_size or default_kernel_size(s)
-        # the image both kernel checks score on, and the blur score of the resize gate: each
-        # computed once, when first needed (not at all when no check runs)
-        cv_image = functools.cache(lambda: cv_luma(lr_full))
-        blur_score = functools.cache(lambda: lr_blur(lr_full))
+        after = _AfterPhase2(cfg, s, lr_full, eps, tv_weight, deadline, final_progress)
         # Phase 2 stops early enough for the checks and the final step to finish in time
         phase2_deadline = deadline
         if deadline is not None:
-            gated = cfg.resize_gate is not None and blur_score() >= cfg.resize_gate
-            reserve = post_phase2_seconds(cfg, lr_full.shape, s, ksize, dev, not gated)
+            reserve = post_phase2_seconds(cfg, lr_full.shape, s, ksize, dev, not after.gated())
             phase2_deadline = deadline - reserve
         history: list[float] = []
         self.recoveries = 0
         t0 = time.perf_counter()
         algo = Algorithm1(cfg, s, lr, prior, ksize, g, history, progress)
-
-        def resized_kernel(final: torch.Tensor, resized: torch.Tensor) -> torch.Tensor:
-            """``resized`` unless ``kernel_radius_cv`` finds (or has no time to find) that it
-            predicts held-out LR pixels worse than ``final``."""
-            if not cfg.kernel_radius_cv:
-                return resized
-            if deadline is not None and time.monotonic() > deadline:
-                return final
-            return (final, resized)[best_by_cv(cv_image(), [final, resized], s, eps, tv_weight)]
-
-        def size_checked(kernel: torch.Tensor, early: torch.Tensor | None) -> torch.Tensor:
-            """``kernel`` resampled to the RMS radius of ``early``, the kernel after timestep
-            ``kernel_radius_at`` (None: the run had no such timestep), where
-            :func:`resized_kernel` keeps it."""
-            factor = None if early is None else radius_factor(early, kernel)
-            if factor is None:
-                return kernel
-            return resized_kernel(kernel, dilate_kernel(kernel, factor))
-
-        runs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        runs: list[tuple[torch.Tensor, torch.Tensor]] = []  # (kernel, last x̂₀) per estimate
         path: list[torch.Tensor] = []  # the kernel after every timestep of the last run
         m = cfg.kernel_radius_at
         for _ in range(cfg.restarts):
             run = algo.run(phase2_deadline)
             self.recoveries = algo.recoveries
             path = run.path
-            early = run.path[m - 1].reshape(-1, ksize, ksize) if m > 0 and len(path) >= m else None
+            early = path[m - 1].reshape(-1, ksize, ksize) if m > 0 and len(path) >= m else None
             kernels_r = [
-                size_checked(k, None if early is None else early[i])
+                after.size_checked(k, None if early is None else early[i])
                 for i, k in enumerate(run.kernels)
             ]
             if not (run.stopped and runs):  # a cut-short restart only counts when it is alone
@@ -182,109 +159,7 @@ class Reconstructor:
         kernel, chosen = consensus_kernel([k for k, _ in runs], cfg.consensus)
         if cfg.image_used:  # an image and its own kernel
             kernel = runs[chosen][0]
-
-        def checked(kernel: torch.Tensor) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
-            """``kernel`` after the resize check, where it applies, the method whose filter
-            replaced it (else None), and the filter whose final image is to be averaged with
-            ``kernel``'s (``resize_mean``; else None); an estimate kept is then cleared of
-            its floor where ``kernel_floor`` is set."""
-            kernel, used, partner = resize_checked(kernel)
-            if cfg.kernel_floor and used is None:
-                kernel = remove_floor(kernel)
-            return kernel, used, partner
-
-        def resize_checked(
-            kernel: torch.Tensor,
-        ) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
-            """:func:`checked` without the floor removal."""
-            if (
-                cfg.resize_check is None
-                or cfg.image_used
-                or (deadline is not None and time.monotonic() > deadline)
-                or (
-                    cfg.resize_max_radius is not None
-                    and kernel_spread(kernel) >= cfg.resize_max_radius * s / 4
-                )
-            ):
-                return kernel, None, None
-            if cfg.resize_gate is not None and blur_score() >= cfg.resize_gate:
-                return kernel, None, None
-            if cfg.resize_mean and s >= cfg.resize_mean:
-                choice, candidate = resize_choice(
-                    cv_image(), kernel, s, cfg.resize_check, eps, tv_weight
-                )
-                if choice == "filter":
-                    return candidate, cfg.resize_check, None
-                return kernel, None, (candidate if choice == "mean" else None)
-            kernel, used = resize_fallback(cv_image(), kernel, s, cfg.resize_check, eps, tv_weight)
-            return kernel, (cfg.resize_check if used else None), None
-
-        def final_image(
-            kernel: torch.Tensor, first: int, total: int, halves: int = 0
-        ) -> torch.Tensor:
-            """The final step with ``kernel``; its progress counted from ``first`` of
-            ``total`` steps, at half speed where ``halves`` (1 or 2, the half it is of a
-            pair whose images are averaged)."""
-            if cfg.final == "tv":
-
-                def shown(done: int, iters: int) -> None:
-                    if halves:
-                        done = ((halves - 1) * iters + done) // 2
-                    final_progress(first + done, total)
-
-                return tv_refine(
-                    lr_full,
-                    kernel,
-                    s,
-                    tv_weight,
-                    cfg.final_iters,
-                    eps=eps,
-                    step=cfg.final_lr,
-                    deadline=deadline,
-                    progress=None if final_progress is None else shown,
-                )
-            return backproject(lr_full, kernel.to(lr_full), s, eps=eps)
-
-        def final_pair(
-            kernel: torch.Tensor, partner: torch.Tensor | None, first: int, total: int
-        ) -> tuple[torch.Tensor, bool]:
-            """:func:`final_image` of ``kernel``, or the mean of those of ``kernel`` and
-            ``partner`` (the second one skipped past the deadline), and whether it is that
-            mean."""
-            if partner is None:
-                return final_image(kernel, first, total), False
-            image = final_image(kernel, first, total, halves=1)
-            if deadline is not None and time.monotonic() > deadline:
-                return image, False
-            return image.add_(final_image(partner, first, total, halves=2)).div_(2), True
-
-        # ``average``: the final step with every run's kernel, the images averaged
-        averaged = cfg.consensus == "average" and len(runs) > 1
-        if cfg.image_used:  # the Phase-2 image itself: no final step
-            outs = [o for _, o in runs] if averaged else [runs[chosen][1]]
-            hr = from_model(torch.stack(outs).mean(0).detach()).clamp(0, 1)
-            fallback, mixed, t_final = None, None, None
-        elif averaged:
-            t_final = time.perf_counter()
-            order = [chosen, *(i for i in range(len(runs)) if i != chosen)]
-            total_steps = len(runs) * cfg.final_iters
-            hr_sum, n = None, 0
-            for i in order:  # the medoid first: past the deadline, the images made so far
-                if n and deadline is not None and time.monotonic() > deadline:
-                    break
-                k_i, used, partner = checked(runs[i][0])
-                image, pair = final_pair(k_i, partner, n * cfg.final_iters, total_steps)
-                if i == chosen:
-                    kernel, fallback = k_i, used
-                    mixed = cfg.resize_check if pair else None
-                hr_sum = image if hr_sum is None else hr_sum.add_(image)
-                n += 1
-            hr = hr_sum.div_(n)
-        else:
-            kernel, fallback, partner = checked(kernel)
-            t_final = time.perf_counter()
-            hr, pair = final_pair(kernel, partner, 0, cfg.final_iters)
-            mixed = cfg.resize_check if pair else None
+        hr, kernel, fallback, mixed, t_final = after.finish(runs, kernel, chosen)
         if not (bool(torch.isfinite(kernel).all()) and bool(torch.isfinite(hr).all())):
             raise DivergenceError("Phase 2 produced NaN/inf values; nothing was written")
         t_end = time.perf_counter()
@@ -301,6 +176,169 @@ class Reconstructor:
             noise=noise_level,
             jpeg_step=jpeg_step if cfg.final_jpeg_ref is not None else 0.0,
         )
+
+
+class _AfterPhase2:
+    """The checks on Phase 2's kernels and the final step of one :meth:`Reconstructor.run`:
+    on the whole LR image ``lr_full`` (1, C, h, w) in [0, 1], with the final step's damping
+    ``eps`` and TV weight, each skipped (or cut short) once ``deadline`` (time.monotonic)
+    has passed."""
+
+    def __init__(
+        self,
+        cfg: ReconConfig,
+        scale: int,
+        lr_full: torch.Tensor,
+        eps: float,
+        tv_weight: float,
+        deadline: float | None,
+        final_progress=None,
+    ) -> None:
+        self.cfg, self.s, self.lr_full = cfg, scale, lr_full
+        self.eps, self.tv_weight = eps, tv_weight
+        self.deadline, self.final_progress = deadline, final_progress
+        # the image both kernel checks score on, and the blur score of the resize gate: each
+        # computed once, when first needed (not at all when no check runs)
+        self.cv_image = functools.cache(lambda: cv_luma(lr_full))
+        self.blur_score = functools.cache(lambda: lr_blur(lr_full))
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def gated(self) -> bool:
+        """Whether the resize gate holds the resize check off (the LR image is blurred)."""
+        gate = self.cfg.resize_gate
+        return gate is not None and self.blur_score() >= gate
+
+    # ---------------------------------------------------------------- the checks
+    def size_checked(self, kernel: torch.Tensor, early: torch.Tensor | None) -> torch.Tensor:
+        """``kernel`` resampled to the RMS radius of ``early``, the kernel after timestep
+        ``kernel_radius_at`` (None: the run had no such timestep), unless
+        ``kernel_radius_cv`` finds (or has no time to find) that it predicts held-out LR
+        pixels worse than ``kernel``."""
+        factor = None if early is None else radius_factor(early, kernel)
+        if factor is None:
+            return kernel
+        resized = dilate_kernel(kernel, factor)
+        if not self.cfg.kernel_radius_cv:
+            return resized
+        if self.late():
+            return kernel
+        candidates = [kernel, resized]
+        return candidates[best_by_cv(self.cv_image(), candidates, self.s, self.eps, self.tv_weight)]
+
+    def checked(self, kernel: torch.Tensor) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
+        """``kernel`` after the resize check, where it applies, the method whose filter
+        replaced it (else None), and the filter whose final image is to be averaged with
+        ``kernel``'s (``resize_mean``; else None); an estimate kept is then cleared of
+        its floor where ``kernel_floor`` is set."""
+        kernel, used, partner = self.resize_checked(kernel)
+        if self.cfg.kernel_floor and used is None:
+            kernel = remove_floor(kernel)
+        return kernel, used, partner
+
+    def resize_checked(
+        self, kernel: torch.Tensor
+    ) -> tuple[torch.Tensor, str | None, torch.Tensor | None]:
+        """:meth:`checked` without the floor removal."""
+        cfg, s = self.cfg, self.s
+        if (
+            cfg.resize_check is None
+            or cfg.image_used
+            or self.late()
+            or (
+                cfg.resize_max_radius is not None
+                and kernel_spread(kernel) >= cfg.resize_max_radius * s / 4
+            )
+        ):
+            return kernel, None, None
+        if self.gated():
+            return kernel, None, None
+        image, weights = self.cv_image(), (self.eps, self.tv_weight)
+        if cfg.resize_mean and s >= cfg.resize_mean:
+            choice, candidate = resize_choice(image, kernel, s, cfg.resize_check, *weights)
+            if choice == "filter":
+                return candidate, cfg.resize_check, None
+            return kernel, None, (candidate if choice == "mean" else None)
+        kernel, used = resize_fallback(image, kernel, s, cfg.resize_check, *weights)
+        return kernel, (cfg.resize_check if used else None), None
+
+    # ---------------------------------------------------------------- the final step
+    def final_image(
+        self, kernel: torch.Tensor, first: int, total: int, halves: int = 0
+    ) -> torch.Tensor:
+        """The final step with ``kernel``; its progress counted from ``first`` of ``total``
+        steps, at half speed where ``halves`` (1 or 2, the half it is of a pair whose images
+        are averaged)."""
+        cfg, final_progress = self.cfg, self.final_progress
+        if cfg.final == "tv":
+
+            def shown(done: int, iters: int) -> None:
+                if halves:
+                    done = ((halves - 1) * iters + done) // 2
+                final_progress(first + done, total)
+
+            return tv_refine(
+                self.lr_full,
+                kernel,
+                self.s,
+                self.tv_weight,
+                cfg.final_iters,
+                eps=self.eps,
+                step=cfg.final_lr,
+                deadline=self.deadline,
+                progress=None if final_progress is None else shown,
+            )
+        return backproject(self.lr_full, kernel.to(self.lr_full), self.s, eps=self.eps)
+
+    def final_pair(
+        self, kernel: torch.Tensor, partner: torch.Tensor | None, first: int, total: int
+    ) -> tuple[torch.Tensor, bool]:
+        """:meth:`final_image` of ``kernel``, or the mean of those of ``kernel`` and
+        ``partner`` (the second one skipped past the deadline), and whether it is that
+        mean."""
+        if partner is None:
+            return self.final_image(kernel, first, total), False
+        image = self.final_image(kernel, first, total, halves=1)
+        if self.late():
+            return image, False
+        return image.add_(self.final_image(partner, first, total, halves=2)).div_(2), True
+
+    def finish(
+        self, runs: list[tuple[torch.Tensor, torch.Tensor]], kernel: torch.Tensor, chosen: int
+    ) -> tuple[torch.Tensor, torch.Tensor, str | None, str | None, float | None]:
+        """From the runs' (kernel, last x̂₀) pairs, their consensus ``kernel`` and the index
+        ``chosen`` of the run it came from (or stands for): (HR image in [0, 1], the kernel
+        kept, the resize method whose filter replaced it or None, the one whose image was
+        averaged in or None, when the final step started (perf_counter) or None)."""
+        cfg = self.cfg
+        # ``average``: the final step with every run's kernel, the images averaged
+        averaged = cfg.consensus == "average" and len(runs) > 1
+        if cfg.image_used:  # the Phase-2 image itself: no final step
+            outs = [o for _, o in runs] if averaged else [runs[chosen][1]]
+            hr = from_model(torch.stack(outs).mean(0).detach()).clamp(0, 1)
+            return hr, kernel, None, None, None
+        if not averaged:
+            kernel, fallback, partner = self.checked(kernel)
+            t_final = time.perf_counter()
+            hr, pair = self.final_pair(kernel, partner, 0, cfg.final_iters)
+            return hr, kernel, fallback, (cfg.resize_check if pair else None), t_final
+        t_final = time.perf_counter()
+        order = [chosen, *(i for i in range(len(runs)) if i != chosen)]
+        total_steps = len(runs) * cfg.final_iters
+        hr_sum, n = None, 0
+        fallback = mixed = None
+        for i in order:  # the medoid first: past the deadline, the images made so far
+            if n and self.late():
+                break
+            k_i, used, partner = self.checked(runs[i][0])
+            image, pair = self.final_pair(k_i, partner, n * cfg.final_iters, total_steps)
+            if i == chosen:
+                kernel, fallback = k_i, used
+                mixed = cfg.resize_check if pair else None
+            hr_sum = image if hr_sum is None else hr_sum.add_(image)
+            n += 1
+        return hr_sum.div_(n), kernel, fallback, mixed, t_final
 
 
 def radius_factor(early: torch.Tensor, final: torch.Tensor) -> float | None:
