@@ -9,9 +9,21 @@ import torch
 
 from benchmarks.phase2_ablation import KERNELS, _kernels, _variant, parse_override
 from kfops.consensus import kernel_spread
+from kfops.errors import KernelError
+from kfops.kernels.named import data_dir
 
 
-def test_any_gaussian_can_be_named_and_scales_with_the_factor():
+@pytest.fixture
+def dev_data():
+    """The development data folder (``../shared/data`` or ``$KFOPS_DATA``): the scripts'
+    kernel sets read the Levin kernels from it; the test is skipped where it is absent."""
+    try:
+        return data_dir()
+    except KernelError:
+        pytest.skip("the development data folder is not beside the repository")
+
+
+def test_any_gaussian_can_be_named_and_scales_with_the_factor(dev_data):
     k4 = _kernels("gauss_1.2_1.2_0,levin_k3")["gauss_1.2_1.2_0"]
     assert k4.shape == (24, 24) and abs(float(k4.sum()) - 1) < 1e-5
     assert kernel_spread(k4) == pytest.approx(1.2 * math.sqrt(2), abs=0.02)
@@ -24,7 +36,7 @@ def test_any_gaussian_can_be_named_and_scales_with_the_factor():
     assert variances == pytest.approx([1.0, 9.0], rel=0.1)
 
 
-def test_default_kernel_set_is_the_documented_five():
+def test_default_kernel_set_is_the_documented_five(dev_data):
     table = _kernels(None)
     assert list(table)[: len(KERNELS)] == list(KERNELS) and len(table) == len(KERNELS) + 1
     assert list(table)[-1].startswith("gauss_")
@@ -53,13 +65,10 @@ def test_ablation_variants_take_bare_words_json_and_several_keys():
     assert _variant("resize_check=null")[1] == {"resize_check": None}
 
 
-def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel():
-    from benchmarks.devdata import hr_path
+def test_dev_case_is_the_centre_crop_degraded_by_the_named_kernel(dev_data):
     from benchmarks.phase2_ablation import dev_case
     from kfops import degrade
 
-    if not hr_path("baby").exists():
-        pytest.skip("the development data folder is not beside the repository")
     image, name, k, hr, lr = dev_case("baby/gauss_1.0_2.0_0.3", scale=2)
     assert (image, name) == ("baby", "gauss_1.0_2.0_0.3")
     assert hr.shape == (1, 3, 256, 256) and lr.shape == (1, 3, 128, 128)
@@ -84,7 +93,7 @@ def test_cross_scale_scores_are_finite_and_the_slope_falls_as_the_kernel_widens(
     assert 0 <= back_narrow < back_wide
 
 
-def test_synthesis_offset_of_the_scripts_kernels():
+def test_synthesis_offset_of_the_scripts_kernels(dev_data):
     """The scripts' 6s-tap kernels are centred on the array: half a pixel off the aligned
     grid at ×3, on it at ×4; the resize filters are built on it at every scale."""
     from benchmarks.alignment import synthesis_offset
