@@ -10,23 +10,21 @@ flowing through its input.
 from __future__ import annotations
 
 import hashlib
-import io as _io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..errors import DivergenceError, ImageError, Interrupted, KfopsError
-from ..guard import Snapshot, StopRequest, checked_loss, scale_lr
+from ..errors import ImageError, Interrupted, KfopsError
+from ..guard import StopRequest
 from .pdnet import PDNet
 from .schedule import DDPMSchedule
+from .training import PriorTraining, torch_save_atomic
 
 __all__ = ["PatchPrior", "PriorConfig", "image_hash", "to_model", "from_model"]
 
 FORMAT_VERSION = 1
-CHECKPOINT_KIND = "kfops-prior-training"
 
 
 def to_model(img01: torch.Tensor) -> torch.Tensor:
@@ -198,14 +196,7 @@ class PatchPrior(nn.Module):
             raise ImageError(f"image {tuple(img.shape[-2:])} is too small to learn patches from")
         if not bool(torch.isfinite(img).all()):
             raise ImageError("the training image has NaN or inf values")
-        dev = self._device()
-        x_full = to_model(img.to(dev, torch.float32))
-        ch, cw = min(crop, img.shape[-2]), min(crop, img.shape[-1])
-        g = generator if generator is not None else torch.Generator().manual_seed(0)
-        params = list(self.net.parameters())
-        opt = _adam(params, lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-        losses: list[float] = []
+        x_full = to_model(img.to(self._device(), torch.float32))
         recipe = {
             "image": image_hash(img),
             "config": asdict(cfg),
@@ -214,103 +205,46 @@ class PatchPrior(nn.Module):
             "lr": lr,
             "batch": batch,
         }
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
         ckpt = Path(checkpoint) if checkpoint is not None else None
-        start, recoveries = 0, 0
-        if ckpt is not None and ckpt.exists():
-            state = _read_checkpoint(ckpt, recipe)
-            if state is not None:
-                self.net.load_state_dict(state["net"])
-                opt.load_state_dict(state["opt"])
-                sched.load_state_dict(state["sched"])
-                g.set_state(state["generator"])
-                losses = list(state["losses"])
-                start, recoveries = int(state["step"]), int(state["recoveries"])
-        self.resumed_from = start
-
-        def save_checkpoint(step: int) -> None:
-            _torch_save_atomic(
-                ckpt,
-                {
-                    "kind": CHECKPOINT_KIND,
-                    "recipe": recipe,
-                    "step": step,
-                    "recoveries": recoveries,
-                    "losses": losses,
-                    "net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "generator": g.get_state(),
-                },
-            )
-
-        snapshot = Snapshot([self.net], [opt])
+        run = PriorTraining(self, x_full, recipe, g, ckpt, max_recoveries)
+        self.resumed_from = start = run.start
         bar = _progress(steps, progress, "training prior")
         if bar is not None and start:
             bar.update(start)
         self.train()
         with StopRequest(enabled=ckpt is not None) as stop:
-            snapshot.take(start)
+            run.snapshot.take(start)
             for step in range(start, steps):
-                ys = torch.randint(0, img.shape[-2] - ch + 1, (batch,), generator=g).tolist()
-                xs = torch.randint(0, img.shape[-1] - cw + 1, (batch,), generator=g).tolist()
-                x0 = torch.cat(
-                    [x_full[..., y : y + ch, x : x + cw] for y, x in zip(ys, xs, strict=True)]
-                )
-                t = torch.randint(0, len(self.schedule), (batch,), generator=g)
-                noise = torch.randn(x0.shape, generator=g).to(dev)
-                t = t.to(dev)
-                x_t = self.schedule.q_sample(x0, t, noise)
-                loss = F.mse_loss(self.net(x_t, t), self.schedule.v_target(x0, t, noise))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                value = checked_loss(loss, params)  # the step's one wait for the device
-                if value is None:
-                    recoveries += 1
-                    if recoveries > max_recoveries:
-                        raise DivergenceError(
-                            f"prior training diverged (NaN/inf) at step {step} after "
-                            f"{max_recoveries} restarts from the last good state with a "
-                            "lower learning rate"
-                        )
-                    snapshot.restore()
-                    scale_lr(opt, 0.5, sched)
-                    _warn(
-                        f"non-finite loss at step {step}: restored step {snapshot.step}, "
-                        f"learning rate halved"
-                    )
+                if not run.step(step):
                     continue
-                opt.step()
-                sched.step()
-                losses.append(value)
                 done = step + 1
-                if done % 50 == 0:
-                    snapshot.take(done)
                 if bar is not None:
                     bar.update(1)
                     if step % 10 == 0:
-                        bar.set_postfix(loss=f"{_ema(losses):.4f}", refresh=False)
+                        bar.set_postfix(loss=f"{_ema(run.losses):.4f}", refresh=False)
                 if callback is not None:
-                    callback(step, losses[-1])
+                    callback(step, run.losses[-1])
                 if stop and done < steps:  # only set when there is a checkpoint
                     if bar is not None:
                         bar.close()
-                    save_checkpoint(done)
+                    run.save_checkpoint(done)
                     raise Interrupted(
                         f"{stop.name} during prior training at step {done}/{steps}; "
                         f"resumable from {ckpt}",
                         checkpoint=ckpt,
                     )
                 if ckpt is not None and done % checkpoint_every == 0 and done < steps:
-                    save_checkpoint(done)
+                    run.save_checkpoint(done)
         if bar is not None:
             bar.close()
         self.eval()
         self.trained_on = recipe["image"]
         self.trained_steps += steps
-        self.recoveries = recoveries
+        self.recoveries = run.recoveries
         if ckpt is not None:
             ckpt.unlink(missing_ok=True)
-        return losses
+        return run.losses
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> None:
@@ -323,7 +257,7 @@ class PatchPrior(nn.Module):
             "trained_on": self.trained_on,
             "trained_steps": self.trained_steps,
         }
-        _torch_save_atomic(Path(path), state)
+        torch_save_atomic(Path(path), state)
 
     @classmethod
     def load(cls, path: str | Path, map_location="cpu") -> PatchPrior:
@@ -344,32 +278,6 @@ class PatchPrior(nn.Module):
         prior.trained_steps = int(state.get("trained_steps", 0))
         prior.eval()
         return prior
-
-
-def _read_checkpoint(path: Path, recipe: dict) -> dict | None:
-    """The training state in ``path`` if it was written for the same recipe, else None
-    (an unreadable or foreign file is ignored and later overwritten)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None
-    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-        return None
-    return state if state.get("recipe") == recipe else None
-
-
-def _torch_save_atomic(path: Path, state: dict) -> None:
-    from ..io import atomic_write
-
-    buf = _io.BytesIO()
-    torch.save(state, buf)
-    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
-
-
-def _warn(message: str) -> None:
-    import warnings
-
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _ema(values: list[float], n: int = 50) -> float:
@@ -396,13 +304,3 @@ def receptive_field(net: nn.Module, channels: int = 3, size: int = 41) -> torch.
     out[0, :, c, c].sum().backward()
     net.float()
     return x.grad.abs().sum(dim=(0, 1)) > 0
-
-
-def _adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam with the fused multi-tensor update where this torch build has it (CPU and
-    CUDA in torch >= 2.4): the optimizer step of a small net is otherwise overhead."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
