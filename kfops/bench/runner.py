@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -116,13 +117,7 @@ def run_benchmark(
     dev = torch.device(device)
 
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} exists and is not a folder")
-    try:
-        for sub in ("", "kernels", "crops") + (("images",) if save_images else ()):
-            (out / sub).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
+    _make_folders(out, save_images)
     csv_path = out / "results.csv"
     done = {row_key(r) for r in open_results(csv_path)}
 
@@ -157,6 +152,7 @@ def run_benchmark(
                 top, left, side = region
                 lr = degrade(hr.to(dev), k.to(device=dev, dtype=hr.dtype), scale, "reflect")
                 lr = lr.clamp(0, 1)
+                case = _Case(image, kname, k, hr, lr, scale, region if in_fig else None)
                 if in_fig:
                     save_image(hr[..., top : top + side, left : left + side], fixed["HR"])
                     t, lf, sd = top // scale, left // scale, side // scale
@@ -164,36 +160,8 @@ def run_benchmark(
                 if save_images and todo:
                     save_image(lr, out / "images" / f"{file_stem(image, kname, 'LR')}.png")
                 for m in todo:
-                    context = {
-                        "gt_kernel": k.clone(),
-                        "seed": _job_seed(seed, image, kname, m.name),
-                        "image": image,
-                        "kernel": kname,
-                        "device": dev,
-                        "hr_size": tuple(hr.shape[-2:]),
-                    }
-                    sr, k_est, seconds = _call_method(m, lr, scale, context, tuple(hr.shape))
-                    stem = file_stem(image, kname, m.name)
-                    ncc = None
-                    if k_est is not None:
-                        ncc = kernel_ncc(k_est, k)
-                        save_kernel(k_est, out / "kernels" / f"{stem}.npy")
-                    if in_fig:
-                        patch = sr[..., top : top + side, left : left + side]
-                        save_image(patch, out / "crops" / f"{stem}.png")
-                    if save_images:
-                        save_image(sr, out / "images" / f"{stem}.png")
-                    row = {
-                        "image": image,
-                        "kernel": kname,
-                        "method": m.name,
-                        "scale": scale,
-                        "crop": crop_i,
-                        "psnr_y": psnr_y(sr, hr, crop_border),
-                        "ssim_y": ssim_y(sr, hr, crop_border),
-                        "kernel_ncc": ncc,
-                        "seconds": seconds,
-                    }
+                    seed_m = _job_seed(seed, image, kname, m.name)
+                    row = _job_row(m, case, seed_m, out, crop_i, crop_border, save_images)
                     fh.write(row_line(row))
                     fh.flush()
                     done.add(row_key(row))
@@ -206,3 +174,73 @@ def run_benchmark(
     kernels_figure(out, rows, [p.stem for p in paths], kset, meths)
     crops_figure(out, rows, [pr for pr in pairs if pr in fig_pairs], names)
     return rows
+
+
+@dataclass
+class _Case:
+    """One image × kernel pair: the HR image (1, C, H, W) and its LR image (on the
+    methods' device), both in [0, 1], and the figure's patch (top, left, side) in HR
+    pixels where the pair is shown in ``crops.png`` (else None)."""
+
+    image: str
+    kernel_name: str
+    kernel: torch.Tensor
+    hr: torch.Tensor
+    lr: torch.Tensor
+    scale: int
+    patch: tuple[int, int, int] | None
+
+
+def _job_row(
+    m: Method,
+    case: _Case,
+    seed: int,
+    out: Path,
+    crop: int,
+    crop_border: int | None,
+    save_images: bool,
+) -> dict:
+    """Run method ``m`` on ``case`` with ``seed``, write its kernel, patch and image files
+    under ``out``, and return its results row."""
+    hr, k = case.hr, case.kernel
+    context = {
+        "gt_kernel": k.clone(),
+        "seed": seed,
+        "image": case.image,
+        "kernel": case.kernel_name,
+        "device": case.lr.device,
+        "hr_size": tuple(hr.shape[-2:]),
+    }
+    sr, k_est, seconds = _call_method(m, case.lr, case.scale, context, tuple(hr.shape))
+    stem = file_stem(case.image, case.kernel_name, m.name)
+    ncc = None
+    if k_est is not None:
+        ncc = kernel_ncc(k_est, k)
+        save_kernel(k_est, out / "kernels" / f"{stem}.npy")
+    if case.patch is not None:
+        top, left, side = case.patch
+        save_image(sr[..., top : top + side, left : left + side], out / "crops" / f"{stem}.png")
+    if save_images:
+        save_image(sr, out / "images" / f"{stem}.png")
+    return {
+        "image": case.image,
+        "kernel": case.kernel_name,
+        "method": m.name,
+        "scale": case.scale,
+        "crop": crop,
+        "psnr_y": psnr_y(sr, hr, crop_border),
+        "ssim_y": ssim_y(sr, hr, crop_border),
+        "kernel_ncc": ncc,
+        "seconds": seconds,
+    }
+
+
+def _make_folders(out: Path, save_images: bool) -> None:
+    """The output folder and its ``kernels``, ``crops`` (and ``images``) subfolders."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder")
+    try:
+        for sub in ("", "kernels", "crops") + (("images",) if save_images else ()):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
