@@ -43,7 +43,10 @@ def recon_config(preset: str, **overrides):
 # T_nd is not published, 400 is our choice. ``cpu``: the kernel is estimated on the two most
 # textured disjoint 40×40 LR crops (a batch of two sharing the kernel: +0.22 dB over one
 # crop on 15 held-out runs, level with it on the development benchmark;
-# benchmarks/RESULTS.md) with a narrower, shallower U-Net on a respaced schedule, then the
+# benchmarks/RESULTS.md) with a narrower, shallower U-Net on a respaced schedule (width 16,
+# 4 levels, T_nd = 300; 5 levels and T_nd = 400 were not leads, width 8 gained on six
+# spent cases and lost on eight fresh ones: benchmarks/results/phase2_unet_sizes_cpu.tsv,
+# phase2_unet_base8_fresh_cpu.tsv), then the
 # whole image is super-resolved with the estimated kernel: back-projection refined under a
 # TV prior (+0.13 dB over plain back-projection on 21 cases, benchmarks/RESULTS.md; its
 # weights are for ×4 and scaled by 16/s², ReconConfig.final_weights; its peak Adam step
