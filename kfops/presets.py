@@ -44,13 +44,12 @@ def recon_config(preset: str, **overrides):
 # textured disjoint 40×40 LR crops (a batch of two sharing the kernel: +0.22 dB over one
 # crop on 15 held-out runs, level with it on the development benchmark;
 # benchmarks/RESULTS.md) with a narrower, shallower U-Net on a respaced schedule (width 16,
-# 4 levels, T_nd = 300; 5 levels and T_nd = 400 were not leads, width 8 gained on six
-# spent cases and lost on eight fresh ones: benchmarks/results/phase2_unet_sizes_cpu.tsv,
-# phase2_unet_base8_fresh_cpu.tsv; width 8 with 1.67× the iterations, at the preset's time,
-# gained +0.11 dB on eight fresh cases but lost 1.54 on one: phase2_unet_base8_iters_fresh_cpu.tsv),
-# then the whole image is super-resolved with the estimated kernel: back-projection refined under a
-# TV prior (+0.13 dB over plain back-projection on 21 cases, benchmarks/RESULTS.md; its
-# weights are for ×4 and scaled by 16/s², ReconConfig.final_weights; its peak Adam step
+# 4 levels, T_nd = 300; 5 levels, T_nd = 400 and width 8 — alone, with 1.67× the
+# iterations or with 52² crops — were measured and not adopted: RESULTS.md, "Where the dB
+# go", benchmarks/results/phase2_unet_*_cpu.tsv), then the whole image is
+# super-resolved with the estimated kernel: back-projection refined under a TV prior
+# (+0.13 dB over plain back-projection on 21 cases, benchmarks/RESULTS.md; its weights
+# are for ×4 and scaled by 16/s², ReconConfig.final_weights; its peak Adam step
 # ReconConfig.final_lr = 4e-3: +0.05 dB over 2e-3 on 26 cases,
 # benchmarks/results/final_step_lr_cpu.tsv). The INR learns at 3e-4 while the U-Net uses
 # 1e-3: measured better kernels than at 1e-3 on 5 of 6 cases
