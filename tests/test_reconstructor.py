@@ -125,15 +125,7 @@ def test_a_known_kernel_is_recovered_better_than_by_the_bicubic_assumption():
     prior = PatchPrior(hidden=16, generator=torch.Generator().manual_seed(0))
     prior.fit(lr, steps=500, crop=16, progress=False, generator=torch.Generator().manual_seed(0))
     cfg = ReconConfig(
-        t_start=200,
-        steps=6,
-        iters_first=60,
-        iters=15,
-        lr=3e-3,
-        lr_min=1e-3,
-        unet_base=8,
-        unet_levels=3,
-        kernel_size=size,
+        **dict(TINY, t_start=200, steps=6, iters_first=60, iters=15, unet_base=8, kernel_size=size)
     )
     res = Reconstructor(scale, cfg).run(lr, prior, generator=torch.Generator().manual_seed(0))
     bicubic = kfops.kernels.resize_filter(scale, "bicubic", size=size)
